@@ -1,0 +1,93 @@
+"""MNIST: loading, the held-out split, augmentation and the tf.data pipelines.
+
+By default MNIST comes from `keras.datasets.mnist.load_data()` (which downloads it once). Offline,
+point DIGITPAD_MNIST (or `--data` on the command line) at a local `.npz` of the same format, with
+keys x_train, y_train, x_test, y_test.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+VALIDATION_SIZE = 5000  # the last 5,000 training digits: never trained on, used to pick the recipe
+BATCH_SIZE = 128
+
+
+def load_mnist(path=None):
+    """((x_train, y_train), (x_test, y_test)); images (N, 28, 28) float32 in [0, 1], labels int64."""
+    path = path or os.environ.get("DIGITPAD_MNIST")
+    if path:
+        with np.load(path) as data:
+            (x_train, y_train), (x_test, y_test) = (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"])
+    else:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    return (_scale(x_train), y_train.astype(np.int64)), (_scale(x_test), y_test.astype(np.int64))
+
+
+def split_validation(x, y):
+    """(train, validation) from the training set; the validation part is the last VALIDATION_SIZE."""
+    return (x[:-VALIDATION_SIZE], y[:-VALIDATION_SIZE]), (x[-VALIDATION_SIZE:], y[-VALIDATION_SIZE:])
+
+
+def _scale(images):
+    return images.astype(np.float32) / 255.0
+
+
+def augmenter(strength=1.0, seed=None):
+    """Random geometry of a hand-drawn digit: rotation, shear, scale, shift.
+
+    Mild on purpose: `preprocess.to_mnist` already fixes position and size, so only what it
+    cannot fix (slant, rotation, a little of scale and centring) is varied. `strength` scales it all.
+    (No RandomElasticTransform: in Keras 3.15 it mixes up the images of a batch inside tf.data.)
+    """
+    return keras.Sequential(
+        [
+            keras.layers.RandomRotation(0.03 * strength, fill_mode="constant", seed=seed),  # +-11 degrees
+            keras.layers.RandomShear(0.15 * strength, 0.05 * strength, fill_mode="constant", seed=seed),
+            keras.layers.RandomZoom((-0.08 * strength, 0.08 * strength), fill_mode="constant", seed=seed),
+            keras.layers.RandomTranslation(0.04 * strength, 0.04 * strength, fill_mode="constant", seed=seed),
+        ],
+        name="augment",
+    )
+
+
+def vary_strokes(images):
+    """Make about a third of a batch's strokes a pixel thicker or thinner (grey-level morphology)."""
+    thicker = tf.nn.max_pool2d(images, 2, 1, "SAME")
+    thinner = -tf.nn.max_pool2d(-images, 2, 1, "SAME")
+    choice = tf.random.uniform([tf.shape(images)[0], 1, 1, 1], 0, 6, dtype=tf.int32)
+    return tf.where(choice == 0, thicker, tf.where(choice == 1, thinner, images))
+
+
+def training_pipeline(x, y, x_normalised=None, augment=1.0, seed=0):
+    """Shuffled, augmented batches.
+
+    `x_normalised` is the same digits after `preprocess.to_mnist` (strokes redrawn at MNIST's pen
+    width): each epoch shows every digit as one or the other at random, so the models learn both
+    the raw MNIST look and the look of a drawing after preprocessing. `augment` is the strength of
+    the geometric augmentation (0: none).
+    """
+    sources = (x, y) if x_normalised is None else (x, x_normalised, y)
+    dataset = tf.data.Dataset.from_tensor_slices(sources).cache().shuffle(len(x), seed=seed)
+    if x_normalised is not None:
+        dataset = dataset.map(_pick_either, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(BATCH_SIZE)
+    if augment:
+        geometry = augmenter(augment, seed)
+
+        def distort(images, labels):
+            images = geometry(images[..., None], training=True)
+            return tf.clip_by_value(vary_strokes(images), 0.0, 1.0)[..., 0], labels
+
+        dataset = dataset.map(distort, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _pick_either(raw, normalised, label):
+    return tf.where(tf.random.uniform([]) < 0.5, raw, normalised), label
+
+
+def evaluation_pipeline(x, y):
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(1024).cache().prefetch(tf.data.AUTOTUNE)

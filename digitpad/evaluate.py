@@ -1,0 +1,132 @@
+"""Measure the committed models: `python -m digitpad.evaluate [--data PATH] [--drawn N]`.
+
+Two numbers per model: accuracy on the 10,000 MNIST test digits, and accuracy on drawn canvases
+(MNIST test digits redrawn as sketchpad strokes by `digitpad.drawn`, then read by
+`preprocess.to_mnist` like a real drawing). Also the drawn-canvas accuracy on the 5,000 held-out
+training digits (the set the recipe was chosen on), each model's confusion matrix and its most
+confident mistakes. Writes weights/metrics.json and weights/mistakes.npz and prints a table.
+"""
+
+import argparse
+import datetime
+import json
+import platform
+from multiprocessing import Pool
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from digitpad import data, drawn, preprocess
+from digitpad.inference import Predictor
+from digitpad.models import DISPLAY_NAMES, MODEL_NAMES
+
+DRAWN_COUNT = 2000
+MISTAKES_SHOWN = 12
+
+
+def drawn_digits(images, labels, count, seed):
+    """(x, y): `count` digits rendered as sketchpad canvases and read back by to_mnist, on all cores."""
+    count = min(count, len(images))
+    chunks = [(images[i : i + 250], labels[i : i + 250], seed + i) for i in range(0, count, 250)]
+    progress = keras.utils.Progbar(count, unit_name="canvas")
+    x = []
+    with Pool() as pool:
+        for chunk in pool.imap(_read_canvases, chunks):
+            x.append(chunk)
+            progress.add(len(chunk))
+    return np.concatenate(x), labels[:count]
+
+
+def _read_canvases(chunk):
+    images, labels, seed = chunk
+    return np.stack([preprocess.to_mnist(np.asarray(c)) for c, _ in drawn.canvases(images, labels, len(images), seed)])
+
+
+def scores(probabilities, labels):
+    """(accuracy, mean cross-entropy) of (N, 10) probabilities."""
+    accuracy = float((probabilities.argmax(axis=1) == labels).mean())
+    loss = float(-np.log(probabilities[np.arange(len(labels)), labels].clip(1e-7)).mean())
+    return accuracy, loss
+
+
+def confusion(probabilities, labels):
+    """10x10 counts, rows the true digit, columns the prediction."""
+    matrix = np.zeros((10, 10), np.int64)
+    np.add.at(matrix, (labels, probabilities.argmax(axis=1)), 1)
+    return matrix
+
+
+def worst_mistakes(probabilities, labels, count=MISTAKES_SHOWN):
+    """Indices of the most confident wrong answers, most confident first."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.nonzero(predicted != labels)[0]
+    return wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:count]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="local MNIST .npz (default: $DIGITPAD_MNIST or the Keras download)")
+    parser.add_argument("--weights-dir", default="weights")
+    parser.add_argument("--drawn", type=int, default=DRAWN_COUNT, help="drawn canvases per set")
+    args = parser.parse_args(argv)
+    weights = Path(args.weights_dir)
+
+    (x_train, y_train), (x_test, y_test) = data.load_mnist(args.data)
+    _, (x_val, y_val) = data.split_validation(x_train, y_train)
+    print(f"Rendering and reading {args.drawn} drawn canvases of MNIST test digits:")
+    x_drawn, y_drawn = drawn_digits(x_test, y_test, args.drawn, seed=1)
+    print(f"... and {args.drawn} of the held-out training digits:")
+    x_drawn_val, y_drawn_val = drawn_digits(x_val, y_val, args.drawn, seed=2)
+
+    predictor = Predictor(weights)
+    on_mnist = predictor.predict_batch(x_test)
+    on_drawn = predictor.predict_batch(x_drawn)
+    on_drawn_val = predictor.predict_batch(x_drawn_val)
+    training_log_path = weights / "training.json"
+    training = json.loads(training_log_path.read_text()) if training_log_path.exists() else {}
+
+    results, mistakes = {}, {}
+    for key in MODEL_NAMES:
+        accuracy, loss = scores(on_mnist[key], y_test)
+        log = training.get(key, {})
+        results[key] = {
+            "name": DISPLAY_NAMES[key],
+            "mnist_accuracy": accuracy,
+            "mnist_loss": loss,
+            "drawn_accuracy": scores(on_drawn[key], y_drawn)[0],
+            "drawn_validation_accuracy": scores(on_drawn_val[key], y_drawn_val)[0],
+            "parameters": int(predictor.models[key].count_params()),
+            "epochs": log.get("epochs"),
+            "training_seconds": log.get("seconds"),
+            "recipe": log.get("recipe"),
+            "confusion": confusion(on_mnist[key], y_test).tolist(),
+        }
+        worst = worst_mistakes(on_mnist[key], y_test)
+        mistakes[f"{key}_images"] = (x_test[worst] * 255).round().astype(np.uint8)
+        mistakes[f"{key}_labels"] = y_test[worst]
+        mistakes[f"{key}_predicted"] = on_mnist[key][worst].argmax(axis=1)
+        mistakes[f"{key}_confidence"] = on_mnist[key][worst].max(axis=1)
+
+    metrics = {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()} CPU, {platform.system()}, TensorFlow {__import__('tensorflow').__version__}",
+        "mnist_test_digits": len(y_test),
+        "drawn_canvases": len(y_drawn),
+        "drawn_description": drawn.__doc__.split("\n\n")[1].replace("\n", " "),
+        "models": results,
+    }
+    (weights / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    np.savez_compressed(weights / "mistakes.npz", **mistakes)
+    print_table(results)
+
+
+def print_table(results):
+    print(f"\n{'model':<30}{'MNIST test':>12}{'loss':>8}{'drawn':>9}{'drawn (val)':>13}{'params':>9}{'epochs':>8}")
+    for key, r in results.items():
+        print(f"{r['name']:<30}{r['mnist_accuracy']:>11.2%}{r['mnist_loss']:>8.3f}{r['drawn_accuracy']:>9.2%}"
+              f"{r['drawn_validation_accuracy']:>13.2%}{r['parameters']:>9,}{r['epochs'] or '-':>8}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Run all five models on a drawing at once.
+
+The five models are loaded once and fused into a single traced `tf.function` that returns every
+model's probabilities together with the activations the app shows (each convolution block's
+feature maps, the first Dense layer's units): one call of a couple of milliseconds instead of five
+`model.predict` calls of ~40 ms each.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from digitpad import preprocess
+from digitpad.models import MODEL_NAMES
+
+TOO_SMALL = 0.04  # ink box under 4 % of the canvas: a dot or a scribble, not a digit
+
+
+class WeightsError(RuntimeError):
+    """A weight file is missing or unreadable; the message names the file."""
+
+
+@dataclass
+class Prediction:
+    image: np.ndarray  # the (28, 28) input the models saw
+    probabilities: dict = field(default_factory=dict)  # {key: (10,) softmax}; empty when there is no prediction
+    layers: dict = field(default_factory=dict)  # {key: [(layer name, activations), ...]}, first layer first
+    message: str = ""  # for the user: why there is no prediction, or a caveat about it
+
+    def first_layer(self, key):
+        """Activations of the model's first layer: (28, 28, filters) for a CNN, (units,) for a dense model."""
+        return self.layers[key][0][1]
+
+
+def load_models(weights_dir="weights"):
+    """{key: keras.Model} for the five committed models; WeightsError names a bad or missing file."""
+    loaded = {}
+    for key in MODEL_NAMES:
+        path = Path(weights_dir) / f"{key}.keras"
+        if not path.is_file():
+            raise WeightsError(f"Missing weight file {path}: train it with `python -m digitpad.train --model {key}`.")
+        try:
+            loaded[key] = keras.models.load_model(path, compile=False)
+        except Exception as error:  # Keras raises a variety of errors for damaged archives
+            raise WeightsError(f"Cannot load weight file {path} ({type(error).__name__}): it is damaged; "
+                               f"restore it with `git checkout -- {path}` or retrain.") from None
+    return loaded
+
+
+def shown_layers(model):
+    """[(name, layer)] whose outputs the app shows: each convolution block (after its BN/ReLU, where
+    the model has them), or, in a dense model, the first Dense layer."""
+    shown, block = [], None
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            block = layer
+            shown.append((f"conv {len(shown) + 1}: {layer.filters} filters {layer.kernel_size[0]}x"
+                          f"{layer.kernel_size[1]}, stride {layer.strides[0]}", layer))
+        elif block is not None and isinstance(layer, (keras.layers.BatchNormalization, keras.layers.ReLU)):
+            shown[-1] = (shown[-1][0], layer)  # the block's output is after its normalisation/activation
+        elif isinstance(layer, keras.layers.Flatten):
+            block = None
+        elif isinstance(layer, keras.layers.Dense) and not shown:
+            shown.append((f"dense 1: {layer.units} units", layer))
+    return shown
+
+
+def first_weighted_layer(model):
+    """The model's first Conv2D or Dense layer: where it meets the pixels."""
+    return next(layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)))
+
+
+class Predictor:
+    """All five models, loaded once. `predict(image)` takes anything `preprocess.to_mnist` takes."""
+
+    def __init__(self, weights_dir="weights"):
+        self.models = load_models(weights_dir)
+        self.layer_names = {key: [name for name, _ in shown_layers(m)] for key, m in self.models.items()}
+        probes = {
+            key: keras.Model(m.inputs, [m.outputs[0]] + [layer.output for _, layer in shown_layers(m)])
+            for key, m in self.models.items()
+        }
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 28, 28], tf.float32)], reduce_retracing=True)
+        def run_all(images):
+            return {key: probe(images, training=False) for key, probe in probes.items()}
+
+        self._run_all = run_all
+        self._gradients = {}
+        self.predict(np.zeros((28, 28), np.float32))  # trace now, not on the first user's drawing
+
+    def predict(self, image) -> Prediction:
+        try:
+            drawing = preprocess.read_drawing(image)
+        except preprocess.DrawingError as error:
+            return Prediction(np.zeros((28, 28), np.float32), message=str(error))
+        if drawing.empty:
+            return Prediction(drawing.image, message="Draw a digit")
+        if drawing.extent < TOO_SMALL:
+            return Prediction(drawing.image, message="That is too small to read: draw the digit bigger.")
+        outputs = self._run_all(drawing.image[None])
+        probabilities = {key: out[0].numpy()[0] for key, out in outputs.items()}
+        layers = {
+            key: [(name, out[i + 1].numpy()[0]) for i, name in enumerate(self.layer_names[key])]
+            for key, out in outputs.items()
+        }
+        return Prediction(drawing.image, probabilities, layers)
+
+    def predict_batch(self, images: np.ndarray) -> dict:
+        """{key: (N, 10)} probabilities of already preprocessed (N, 28, 28) images."""
+        return {key: out[0].numpy() for key, out in self._run_all(np.asarray(images, np.float32)).items()}
+
+    def saliency(self, key, image, label):
+        """Gradient x input of the probability of `label` w.r.t. each input pixel: (28, 28), >= 0.
+
+        Positive where a drawn pixel pushed the model toward `label`; zero on the empty background.
+        """
+        if key not in self._gradients:
+            model = self.models[key]
+
+            @tf.function(input_signature=[tf.TensorSpec([28, 28], tf.float32), tf.TensorSpec([], tf.int32)])
+            def gradient_x_input(x, target):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    probability = model(x[None], training=False)[0, target]
+                return tf.nn.relu(tape.gradient(probability, x) * x)
+
+            self._gradients[key] = gradient_x_input
+        return self._gradients[key](np.asarray(image, np.float32), int(label)).numpy()

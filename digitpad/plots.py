@@ -1,0 +1,98 @@
+"""Pictures of what the models see and compute, in one style.
+
+Small images (inputs, feature maps, weights) are coloured with matplotlib colour maps straight from
+numpy — no figure, a fraction of a millisecond each — and enlarged with nearest-neighbour so each
+pixel stays visible. The two charts (confusion matrix, training curves) are matplotlib figures.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on a server
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+ACTIVATION_MAP = matplotlib.colormaps["magma"]  # 0 = black, like the input's background
+WEIGHT_MAP = matplotlib.colormaps["RdBu_r"]  # red positive, blue negative, white zero
+PIXEL = 8  # screen pixels per model pixel for 28x28 images
+
+
+def enlarge(image, factor=PIXEL):
+    """Nearest-neighbour enlargement of an (H, W) or (H, W, 3) image."""
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+def gray(image):
+    """(28, 28) float in [0, 1] -> enlarged uint8 grayscale, as the model sees it."""
+    return enlarge((np.asarray(image) * 255).round().astype(np.uint8))
+
+
+def activation(values, top=None):
+    """Non-negative-ish activations -> RGB, scaled to `top` (default: their own maximum)."""
+    top = top if top is not None else max(float(np.abs(values).max()), 1e-6)
+    return _rgb(ACTIVATION_MAP(np.clip(values / top, 0, 1)))
+
+
+def weights(values):
+    """Signed weights -> RGB in a diverging map centred on zero."""
+    limit = max(float(np.abs(values).max()), 1e-6)
+    return _rgb(WEIGHT_MAP(0.5 + 0.5 * values / limit))
+
+
+def _rgb(rgba):
+    return (rgba[..., :3] * 255).round().astype(np.uint8)
+
+
+def side_by_side(left, right, gap=2):
+    """Two RGB images of the same height with a white gap between them."""
+    spacer = np.full((left.shape[0], gap, 3), 255, np.uint8)
+    return np.concatenate([left, spacer, right], axis=1)
+
+
+def fit_height(image, height):
+    """Nearest-neighbour enlarge an RGB image to about `height` px high."""
+    return enlarge(image, max(1, height // image.shape[0]))
+
+
+def saliency_overlay(image, saliency):
+    """The input in gray with the saliency in red on top: where the model looked."""
+    base = np.repeat(np.asarray(image)[..., None], 3, axis=2) * 0.45
+    heat = saliency / max(float(saliency.max()), 1e-9)
+    overlay = base * (1 - heat[..., None]) + heat[..., None] * np.array([1.0, 0.15, 0.1])
+    return enlarge((overlay * 255).round().astype(np.uint8))
+
+
+def _style(axes, title):
+    axes.set_title(title, fontsize=11)
+    axes.tick_params(labelsize=9)
+
+
+def confusion_figure(matrix, name):
+    figure, axes = plt.subplots(figsize=(4.6, 4.2), dpi=90, layout="constrained")
+    matrix = np.asarray(matrix)
+    # Log colour scale so the few mistakes show next to ~1,000 correct answers on the diagonal.
+    axes.imshow(np.log1p(matrix), cmap="Blues")
+    for (row, col), count in np.ndenumerate(matrix):
+        if count:
+            axes.text(col, row, str(count), ha="center", va="center", fontsize=7,
+                      color="white" if row == col else "black")
+    axes.set_xticks(range(10))
+    axes.set_yticks(range(10))
+    axes.set_xlabel("predicted digit")
+    axes.set_ylabel("true digit")
+    _style(axes, f"{name}: MNIST test confusion")
+    return figure
+
+
+def curves_figure(history, name):
+    """Loss and accuracy per epoch, training vs validation."""
+    figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(7.5, 3.0), dpi=90, layout="constrained")
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for axes, metric, label in ((loss, "loss", "loss"), (accuracy, "accuracy", "accuracy")):
+        axes.plot(epochs, history[metric], "o-", markersize=3, label="training (augmented)")
+        axes.plot(epochs, history[f"val_{metric}"], "o-", markersize=3, label="validation")
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(label)
+        axes.grid(alpha=0.3)
+        _style(axes, f"{name}: {label}")
+    accuracy.legend(fontsize=8)
+    return figure

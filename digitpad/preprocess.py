@@ -1,0 +1,187 @@
+"""Turn whatever the user drew into an MNIST digit: 28x28, float32 in [0, 1], white ink on black.
+
+MNIST's own recipe is followed (crop to the ink, fit the longer side in 20 px keeping the aspect,
+anti-alias, centre the centre of mass in 28x28), with one step added in front: the strokes are
+thinned to their skeleton and redrawn with MNIST's median pen width, so a 8 px brush on a huge
+digit and a 48 px brush on a small one both come out looking like MNIST.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+from skimage.measure import block_reduce
+from skimage.morphology import skeletonize
+
+SIZE = 28  # MNIST image side
+BOX = 20  # MNIST fits the digit's longer side in 20 px
+CENTRE = 14.0  # where MNIST puts the centre of mass (measured on the training set: 13.99, 14.00)
+SCALE = 4  # strokes are redrawn at 4x resolution, then area-averaged down: MNIST-like grey edges
+# MNIST's median stroke is 2.8 px wide (ink mass / skeleton length, measured on the training set).
+STROKE_RADIUS = 4.7  # in SCALE px; calibrated so MNIST digits keep their median stroke width
+MIN_SIDE = 8  # smaller images cannot hold a readable digit
+MAX_INK = 0.6  # a "drawing" covering more of its box than this is a filled area, not strokes
+
+
+class DrawingError(ValueError):
+    """The input cannot be read as a drawing; the message is meant for the user."""
+
+
+class Drawing(NamedTuple):
+    image: np.ndarray  # (28, 28) float32 in [0, 1], white ink on black; all zero when empty
+    extent: float  # longer side of the ink's box as a fraction of the canvas' longer side
+
+    @property
+    def empty(self):
+        return self.extent == 0.0
+
+
+def to_mnist(image) -> np.ndarray:
+    """The MNIST-style (28, 28) float32 image of a drawing; all zeros for an empty canvas."""
+    return read_drawing(image).image
+
+
+def read_drawing(image) -> Drawing:
+    ink = ink_map(image)
+    rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
+    if rows.size == 0:
+        return Drawing(np.zeros((SIZE, SIZE), np.float32), 0.0)
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    extent = max(crop.shape) / max(ink.shape)
+    return Drawing(_normalise(crop), extent)
+
+
+def ink_map(image) -> np.ndarray:
+    """Boolean (H, W) map of where there is ink, whatever the colours and the format."""
+    pixels = _as_uint8(image)
+    if min(pixels.shape[:2]) < MIN_SIDE:
+        height, width = pixels.shape[:2]
+        raise DrawingError(f"The image is {width}x{height} px; DigitPad needs at least {MIN_SIDE}x{MIN_SIDE}.")
+    alpha = _alpha(pixels)
+    # Transparent canvas (the sketchpad's own): what is drawn is whatever is opaque.
+    if alpha is not None and (alpha[::4, ::4] < 128).mean() > 0.5:
+        strength = alpha
+    else:
+        gray = _gray(pixels)
+        if alpha is not None:  # semi-transparent ink on an opaque canvas: composite over white
+            gray = 255 - ((255 - gray.astype(np.uint16)) * alpha // 255).astype(np.uint8)
+        # The background is the most common level; ink is whatever stands out from it, dark or light.
+        background = int(np.median(gray[::4, ::4]))
+        signed = gray.astype(np.int16) - background
+        strength = (-signed if background >= 128 else signed).clip(0, 255).astype(np.uint8)
+    peak = int(strength.max())
+    if peak < 32:  # nothing stands out from the background: an empty canvas
+        return np.zeros(strength.shape, bool)
+    return strength > peak // 3
+
+
+def _as_uint8(image) -> np.ndarray:
+    """(H, W) or (H, W, C) uint8 from a Sketchpad value, a PIL image or a numpy array of any dtype."""
+    if image is None:
+        raise DrawingError("Draw a digit")
+    if isinstance(image, dict):  # gr.Sketchpad / gr.ImageEditor value
+        image = _editor_composite(image)
+    if isinstance(image, Image.Image):
+        if image.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "I", "F", "1"):
+            image = image.convert("RGBA")
+        image = np.asarray(image)
+    if not isinstance(image, np.ndarray):
+        raise DrawingError(f"Expected an image, got {type(image).__name__}.")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (2, 3, 4)):
+        raise DrawingError(f"Expected a grayscale, RGB or RGBA image, got an array of shape {image.shape}.")
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == bool:
+        return image.astype(np.uint8) * 255
+    values = np.nan_to_num(image.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0).clip(0, None)
+    top = values.max(initial=0.0)
+    if np.issubdtype(image.dtype, np.floating) and top <= 1.0:
+        full = 1.0  # float images in [0, 1]
+    elif top <= 255:
+        full = 255.0  # 8-bit values in a wider type
+    elif top <= 65535:
+        full = 65535.0  # 16-bit images
+    else:
+        full = top
+    return (values * (255.0 / full)).round().astype(np.uint8)
+
+
+def _editor_composite(value):
+    """The flattened image of an ImageEditor value: its composite, or its layers over its background."""
+    if value.get("composite") is not None:
+        return value["composite"]
+    parts = [value.get("background")] + list(value.get("layers") or [])
+    parts = [Image.fromarray(_as_uint8(p)).convert("RGBA") if not isinstance(p, Image.Image) else p.convert("RGBA")
+             for p in parts if p is not None]
+    if not parts:
+        raise DrawingError("Draw a digit")
+    canvas = Image.new("RGBA", parts[0].size, (0, 0, 0, 0))
+    for part in parts:
+        canvas.alpha_composite(part.resize(canvas.size))
+    return canvas
+
+
+def _alpha(pixels):
+    """The alpha plane, or None for images without one."""
+    return pixels[..., -1] if pixels.ndim == 3 and pixels.shape[2] in (2, 4) else None
+
+
+def _gray(pixels):
+    """Luminance, uint8 (H, W)."""
+    if pixels.ndim == 2:
+        return pixels
+    if pixels.shape[2] == 2:
+        return pixels[..., 0]
+    mode = "RGB" if pixels.shape[2] == 3 else "RGBA"
+    return np.asarray(Image.fromarray(pixels, mode).convert("L"))
+
+
+def _normalise(crop: np.ndarray) -> np.ndarray:
+    """MNIST digit from the boolean ink of its bounding box."""
+    strokes = _redraw_strokes(crop)
+    # Fit the longer side in BOX px (at SCALE), keeping the aspect ratio.
+    height, width = strokes.shape
+    ratio = BOX * SCALE / max(height, width)
+    size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
+    digit = np.asarray(Image.fromarray(strokes).resize(size, Image.BILINEAR))
+    # Centre of mass to the MNIST centre, at SCALE resolution (a quarter-pixel in the result).
+    canvas = np.zeros((SIZE * SCALE, SIZE * SCALE), np.float32)
+    com_y, com_x = ndimage.center_of_mass(digit)
+    top = int(round((CENTRE + 0.5) * SCALE - 0.5 - com_y))
+    left = int(round((CENTRE + 0.5) * SCALE - 0.5 - com_x))
+    top = min(max(top, 0), SIZE * SCALE - digit.shape[0])
+    left = min(max(left, 0), SIZE * SCALE - digit.shape[1])
+    canvas[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
+    # Area-average down to 28x28: the anti-aliased grey edges MNIST has.
+    return canvas.reshape(SIZE, SCALE, SIZE, SCALE).mean(axis=(1, 3)).clip(0, 1).astype(np.float32)
+
+
+def _redraw_strokes(crop: np.ndarray) -> np.ndarray:
+    """The ink's skeleton redrawn with MNIST's pen, float32 in [0, 1], cropped to the new strokes.
+
+    Works at a resolution where the longer side is about BOX * SCALE px: big crops are shrunk with a
+    max filter so that thin lines cannot vanish, small ones are enlarged.
+    """
+    target = BOX * SCALE
+    longest = max(crop.shape)
+    if longest > 2 * target:
+        crop = block_reduce(crop, longest // target, np.max)
+    if max(crop.shape) != target:
+        ratio = target / max(crop.shape)
+        size = (max(1, round(crop.shape[1] * ratio)), max(1, round(crop.shape[0] * ratio)))
+        crop = np.asarray(Image.fromarray(crop.astype(np.uint8) * 255).resize(size, Image.BILINEAR)) > 96
+    # A filled area has no meaningful skeleton; keep its outline as strokes instead.
+    if crop.mean() > MAX_INK:
+        crop = crop ^ ndimage.binary_erosion(crop, iterations=2)
+    pad = int(np.ceil(STROKE_RADIUS)) + 2
+    skeleton = skeletonize(np.pad(crop, pad))
+    if not skeleton.any():  # a single dot
+        skeleton = np.pad(crop, pad)
+    distance = ndimage.distance_transform_edt(~skeleton)
+    strokes = np.clip(STROKE_RADIUS + 0.5 - distance, 0, 1).astype(np.float32)
+    rows, cols = np.nonzero(strokes.any(axis=1))[0], np.nonzero(strokes.any(axis=0))[0]
+    return strokes[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+

@@ -1,0 +1,224 @@
+"""The DigitPad page: draw a digit, compare the five models, look inside the one you pick."""
+
+import functools
+import json
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from digitpad import plots
+from digitpad.inference import Predictor, first_weighted_layer
+from digitpad.sketchpad import ACTIVATE_BRUSH, drawing_pad
+from digitpad.models import DISPLAY_NAMES, MODEL_NAMES
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES_DIR = ROOT / "examples"
+UNSURE = 0.5  # a top probability under this is reported as "unsure"
+UNITS_SHOWN = 12  # first-layer units shown for the MLPs
+
+# ---------------------------------------------------------------- what each view computes
+
+
+def label_value(probabilities):
+    """gr.Label value: all ten digits with their probabilities."""
+    return {str(digit): float(p) for digit, p in enumerate(probabilities)}
+
+
+def agreement(prediction):
+    """(state, HTML): do the five agree, and how sure are they? state is one of
+    'empty', 'agree', 'unsure', 'disagree'."""
+    if not prediction.probabilities:
+        return "empty", f"<div class='verdict empty'>{prediction.message}</div>"
+    guesses = {key: int(p.argmax()) for key, p in prediction.probabilities.items()}
+    confidence = {key: float(p.max()) for key, p in prediction.probabilities.items()}
+    votes = np.bincount(list(guesses.values()), minlength=10)
+    chips = "".join(
+        f"<span class='chip{' low' if confidence[k] < UNSURE else ''}'>{DISPLAY_NAMES[k]}: "
+        f"<b>{guesses[k]}</b> {confidence[k]:.0%}</span>"
+        for k in MODEL_NAMES
+    )
+    if max(confidence.values()) < UNSURE or votes.max() <= 2:
+        state, text = "unsure", "This doesn't look like a digit to the models: they are unsure or scattered."
+    elif votes.max() == len(guesses) and min(confidence.values()) >= UNSURE:
+        state, text = "agree", f"All five models say <b>{votes.argmax()}</b>."
+    else:
+        state = "disagree"
+        dissent = [DISPLAY_NAMES[k] for k, g in guesses.items() if g != votes.argmax() or confidence[k] < UNSURE]
+        text = f"Mostly <b>{votes.argmax()}</b>, but not sure or not agreed: {', '.join(dissent)}."
+    return state, f"<div class='verdict {state}'>{text}</div><div class='chips'>{chips}</div>"
+
+
+def layer_gallery(predictor, prediction, key, layer_index):
+    """(gallery items, note) for one shown layer of a model on the current drawing."""
+    first_layer = first_weighted_layer(predictor.models[key])
+    name, values = prediction.layers[key][layer_index]
+    if values.ndim == 3:  # a convolution block: one feature map per filter
+        first = layer_index == 0
+        kernels = first_layer.get_weights()[0] if first else None
+        top = float(values.max()) or 1.0  # one scale for all maps of the layer: comparable brightness
+        items = []
+        for f in range(values.shape[-1]):
+            feature = plots.fit_height(plots.activation(values[..., f], top), 112)
+            caption = f"filter {f + 1}: max {values[..., f].max():.2f}"
+            if first:
+                kernel = plots.fit_height(plots.weights(kernels[:, :, 0, f]), 112)
+                feature, caption = plots.side_by_side(kernel, feature), f"filter {f + 1}: 3x3 kernel | feature map"
+            items.append((feature, caption))
+        note = (f"**{name}** of {DISPLAY_NAMES[key]}"
+                + (", after batch norm and ReLU" if "batchnorm" in key else ", linear (no activation)")
+                + f": what each filter responds to in your drawing (bright = strong; one scale, max {top:.2f}).")
+        if first:
+            note += " Left of each map, its 3x3 kernel (red positive, blue negative)."
+        return items, note
+    kernel = first_layer.get_weights()[0].reshape(28, 28, -1)
+    if key == "perceptron":
+        items = [(plots.fit_height(plots.weights(kernel[..., d]), 112), f"digit {d}: p = {values[d]:.0%}")
+                 for d in range(10)]
+        note = ("**No convolution**: the perceptron is one Dense layer. These are its ten 28x28 class templates: "
+                "red pixels vote for the digit when inked, blue ones against.")
+        return items, note
+    strongest = np.argsort(-values)[:UNITS_SHOWN]
+    items = [(plots.fit_height(plots.weights(kernel[..., u]), 112), f"unit {u}: activation {values[u]:.2f}")
+             for u in strongest]
+    note = (f"**No convolution**: {DISPLAY_NAMES[key]} starts with a Dense layer of {first_layer.units} units, each "
+            f"looking at the whole image. Here, the weights of the {UNITS_SHOWN} units your drawing excites most "
+            "(red = ink here excites the unit, blue = inhibits it).")
+    return items, note
+
+
+def accuracy_line(result):
+    if not result:
+        return "not evaluated yet"
+    return (f"MNIST test **{result['mnist_accuracy']:.2%}** · drawn **{result['drawn_accuracy']:.1%}** · "
+            f"{result['parameters']:,} parameters")
+
+
+class DigitPad:
+    """The app's state (the models and their measured results) and the handlers of its events."""
+
+    def __init__(self, weights_dir=ROOT / "weights"):
+        weights_dir = Path(weights_dir)
+        self.predictor = Predictor(weights_dir)
+        self.metrics = _read_json(weights_dir / "metrics.json").get("models", {})
+        self.training = _read_json(weights_dir / "training.json")
+        mistakes = weights_dir / "mistakes.npz"
+        self.mistakes = dict(np.load(mistakes)) if mistakes.exists() else {}
+        self.insight = functools.lru_cache(maxsize=None)(self._insight)
+
+    def predict(self, sketch):
+        """Five probability panels and the agreement summary: the `predict` API."""
+        prediction = self.predictor.predict(sketch)
+        labels = [label_value(prediction.probabilities[k]) if prediction.probabilities else None for k in MODEL_NAMES]
+        return *labels, agreement(prediction)[1]
+
+    def explain(self, sketch, key, layer_name):
+        """What the models see, the chosen model's layer activations and its saliency."""
+        prediction = self.predictor.predict(sketch)
+        seen = plots.gray(prediction.image)
+        names = self.predictor.layer_names[key]
+        index = names.index(layer_name) if layer_name in names else 0
+        if not prediction.probabilities:
+            return seen, [], f"*{prediction.message}*", None
+        items, note = layer_gallery(self.predictor, prediction, key, index)
+        top = int(prediction.probabilities[key].argmax())
+        saliency = plots.saliency_overlay(prediction.image, self.predictor.saliency(key, prediction.image, top))
+        return seen, items, note, gr.Image(saliency, label=f"Saliency: the pixels that pushed it toward {top}")
+
+    def _insight(self, key):
+        """The chosen model's test-set views: confusion matrix, training curves, worst mistakes."""
+        result = self.metrics.get(key)
+        matrix = plots.confusion_figure(result["confusion"], DISPLAY_NAMES[key]) if result else None
+        history = self.training.get(key, {}).get("history")
+        curves = plots.curves_figure(history, DISPLAY_NAMES[key]) if history else None
+        parts = [self.mistakes.get(f"{key}_{part}", []) for part in ("images", "labels", "predicted", "confidence")]
+        worst = [(plots.gray(image / 255.0), f"true {t}, said {p} ({c:.0%})") for image, t, p, c in zip(*parts)]
+        return matrix, curves, worst
+
+    def select_model(self, key):
+        """Highlight the chosen model's panel and show its layers and test-set views."""
+        panels = [gr.Label(elem_classes=["panel", "selected"] if k == key else ["panel"]) for k in MODEL_NAMES]
+        names = self.predictor.layer_names[key]
+        picker = gr.Radio(names, value=names[0], visible=len(names) > 1)
+        return *panels, picker, *self.insight(key)
+
+
+def _read_json(path):
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+# ---------------------------------------------------------------- the page
+
+
+def build_demo(weights_dir=ROOT / "weights"):
+    app = DigitPad(weights_dir)
+    predictor = app.predictor
+    with gr.Blocks(title="DigitPad: five models read your handwriting") as demo:
+        gr.Markdown(
+            "# ✏️ DigitPad\nDraw a digit. Five TensorFlow models, from a one-layer perceptron to a batch-normalised "
+            "CNN, read it at once; compare their answers and look inside the one you pick."
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=300):
+                sketch = drawing_pad()
+                clear = gr.Button("Clear", variant="secondary", elem_id="clear")
+            with gr.Column(scale=2, min_width=260):
+                verdict = gr.HTML("<div class='verdict empty'>Draw a digit</div>", elem_id="verdict")
+                seen = gr.Image(label="What the models see (28x28)", interactive=False, elem_id="seen",
+                                buttons=[], height=224, width=224, format="png")
+                if EXAMPLES_DIR.is_dir():
+                    gr.Examples(sorted(str(p) for p in EXAMPLES_DIR.glob("*.png")), inputs=sketch,
+                                label="Or try one of these (some are hard)", examples_per_page=12)
+        with gr.Row(elem_id="panels"):
+            panels = []
+            for key in MODEL_NAMES:
+                with gr.Column(min_width=150):
+                    panels.append(gr.Label(num_top_classes=10, label=DISPLAY_NAMES[key], elem_id=f"panel-{key}",
+                                           elem_classes=["panel", "selected"] if key == "cnn_batchnorm" else ["panel"]))
+                    gr.Markdown(accuracy_line(app.metrics.get(key)), elem_classes=["accuracy"])
+        gr.Markdown("## Inside a model")
+        with gr.Row():
+            choice = gr.Dropdown([(DISPLAY_NAMES[k], k) for k in MODEL_NAMES], value="cnn_batchnorm",
+                                 label="Model", elem_id="model-choice", scale=1)
+            layer = gr.Radio(predictor.layer_names["cnn_batchnorm"], value=predictor.layer_names["cnn_batchnorm"][0],
+                             label="Layer", scale=3)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                layer_note = gr.Markdown("*Draw a digit to see what this model's first layer responds to.*")
+                activations = gr.Gallery(label="Activations", columns=6, height="auto", format="png",
+                                         elem_id="activations", object_fit="contain")
+            saliency = gr.Image(label="Saliency", interactive=False, buttons=[], scale=1, format="png")
+        with gr.Accordion("How this model did on the 10,000 MNIST test digits", open=False):
+            with gr.Row():
+                confusion = gr.Plot(label="Confusion matrix")
+                curves = gr.Plot(label="Training curves")
+            worst = gr.Gallery(label="Its most confident mistakes", columns=6, height="auto", format="png")
+
+        gr.on([sketch.change], app.predict, sketch, [*panels, verdict], api_name="predict", trigger_mode="always_last",
+              show_progress="hidden")
+        gr.on([sketch.change, choice.change, layer.change], app.explain, [sketch, choice, layer],
+              [seen, activations, layer_note, saliency], api_visibility="private", trigger_mode="always_last",
+              show_progress="hidden")
+        choice.change(app.select_model, choice, [*panels, layer, confusion, curves, worst], api_visibility="private")
+        demo.load(app.select_model, choice, [*panels, layer, confusion, curves, worst], api_visibility="private")
+        clear.click(lambda: None, None, sketch, api_visibility="private")
+    return demo
+
+
+CSS = """
+#sketchpad button[aria-label="Pan"], #sketchpad button[aria-label="Zoom in"],
+#sketchpad button[aria-label="Zoom out"] { display: none; }
+#sketchpad { max-width: 640px; }
+.panel.selected { outline: 3px solid var(--color-accent); border-radius: var(--block-radius); }
+#seen img { image-rendering: pixelated; }
+.verdict { font-size: 1.15rem; padding: 0.6rem 0.8rem; border-radius: 8px; background: var(--block-background-fill); }
+.verdict.agree { background: #e6f6ea; } .verdict.disagree { background: #fff4dc; }
+.verdict.unsure { background: #fde8e8; }
+.chips { display: flex; flex-wrap: wrap; gap: 4px; margin-top: 6px; }
+.chip { font-size: 0.85rem; padding: 2px 8px; border-radius: 12px; background: var(--block-background-fill);
+        border: 1px solid var(--border-color-primary); }
+.chip.low { opacity: 0.6; }
+.accuracy { font-size: 0.8rem; }
+"""
+
+LAUNCH_OPTIONS = {"css": CSS, "js": ACTIVATE_BRUSH, "theme": gr.themes.Soft()}

@@ -1,0 +1,46 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures" / "mnist_test_sample.npz"
+
+
+@pytest.fixture(scope="session")
+def mnist_sample():
+    """600 MNIST test digits (a fixed random sample): (x float32 in [0, 1], y)."""
+    with np.load(FIXTURE) as data:
+        return data["x"].astype(np.float32) / 255.0, data["y"].astype(np.int64)
+
+
+@pytest.fixture(scope="session")
+def predictor():
+    from digitpad.inference import Predictor
+
+    return Predictor(ROOT / "weights")
+
+
+@pytest.fixture(scope="session")
+def digits(mnist_sample):
+    """{digit: one 28x28 example of it} from the fixture."""
+    x, y = mnist_sample
+    return {d: x[np.nonzero(y == d)[0][0]] for d in range(10)}
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """The app, launched in this process on a free localhost port."""
+    import socket
+
+    from digitpad import ui
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = ui.build_demo(ROOT / "weights")
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **ui.LAUNCH_OPTIONS)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()

@@ -1,0 +1,75 @@
+"""End to end in a real browser: Playwright drives Debian's Chromium against the app on localhost.
+
+Draws a "1" and a "0" with mouse strokes, checks the panels and the activation grid, and that Clear
+resets them. Screenshots go to artifacts/. Without Chromium the test is skipped, except under CI.
+"""
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run must install it (apt-get install chromium)", pytrace=False)
+    pytest.skip(f"browser test needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)",
+                allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+from digitpad.models import MODEL_NAMES  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        page.goto(app_url)
+        page.locator("#sketchpad canvas").first.wait_for()
+        yield page
+        browser.close()
+
+
+def stroke(page, points):
+    """One mouse stroke through (x, y) points given as fractions of the canvas."""
+    box = page.locator("#sketchpad canvas").first.bounding_box()
+    at = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for x, y in at[1:]:
+        page.mouse.move(x, y, steps=2)
+    page.mouse.up()
+
+
+def top_guess(page, key):
+    return page.locator(f"#panel-{key} [data-testid='label-output-value']")
+
+
+def test_draw_one_then_clear_then_zero(page):
+    stroke(page, [(0.5, 0.2 + 0.6 * i / 20) for i in range(21)])  # a "1"
+    expect(top_guess(page, "cnn_batchnorm")).to_have_text("1", timeout=20_000)
+    for key in MODEL_NAMES:
+        expect(top_guess(page, key)).to_have_count(1)
+    expect(page.locator("#activations img").first).to_be_visible(timeout=10_000)
+    assert page.locator("#activations img").count() >= 12
+    page.screenshot(path=ARTIFACTS / "browser-one.png", full_page=True)
+
+    page.locator("#clear").click()
+    expect(page.locator("#verdict")).to_contain_text("Draw a digit", timeout=10_000)
+    for key in MODEL_NAMES:
+        expect(top_guess(page, key)).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "browser-cleared.png", full_page=True)
+
+    circle = [(0.5 + 0.2 * math.sin(2 * math.pi * i / 40), 0.5 - 0.3 * math.cos(2 * math.pi * i / 40))
+              for i in range(42)]
+    stroke(page, circle)  # a "0"
+    expect(top_guess(page, "cnn_batchnorm")).to_have_text("0", timeout=20_000)
+    page.screenshot(path=ARTIFACTS / "browser-zero.png", full_page=True)

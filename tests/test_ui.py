@@ -1,0 +1,67 @@
+"""The page's handlers, and the `predict` endpoint through gradio_client against the app on localhost."""
+
+import numpy as np
+import pytest
+
+from digitpad import drawn
+from digitpad.inference import Prediction
+from digitpad.models import MODEL_NAMES
+from digitpad.ui import DigitPad, agreement
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def app():
+    return DigitPad(ROOT / "weights")
+
+
+def sketch_value(image):
+    """What gr.Sketchpad hands the handler: background, layers and their composite."""
+    return {"background": None, "layers": [image], "composite": image}
+
+
+def test_handler_returns_all_five_panels(app, digits):
+    outputs = app.predict(sketch_value(np.asarray(drawn.draw(digits[6], brush=30, height=0.5))))
+    panels, verdict = outputs[:5], outputs[5]
+    assert len(outputs) == 6
+    for panel in panels:
+        assert set(panel) == {str(d) for d in range(10)} and abs(sum(panel.values()) - 1) < 1e-3
+    assert max(panels[-1], key=panels[-1].get) == "6"
+    assert "verdict" in verdict
+
+
+def test_empty_canvas_says_draw_a_digit(app):
+    outputs = app.predict(sketch_value(np.zeros((800, 800, 4), np.uint8)))
+    assert outputs[:5] == (None,) * 5 and "Draw a digit" in outputs[5]
+    assert "Draw a digit" in app.predict(None)[5]
+
+
+@pytest.mark.parametrize("key", MODEL_NAMES)
+def test_explain_every_model_and_layer(app, digits, key):
+    value = sketch_value(np.asarray(drawn.draw(digits[9], brush=30, height=0.5)))
+    for layer in app.predictor.layer_names[key]:
+        seen, items, note, saliency = app.explain(value, key, layer)
+        assert seen.shape == (224, 224)
+        assert len(items) >= 10 and all(image.ndim == 3 for image, _ in items)
+        assert ("No convolution" in note) == (key not in ("cnn", "cnn_batchnorm"))
+    conv_items = app.explain(value, "cnn", app.predictor.layer_names["cnn"][0])[1]
+    assert len(conv_items) == 12 and "kernel" in conv_items[0][1]  # each map next to its 3x3 kernel
+
+
+def test_select_model_highlights_one_panel(app):
+    outputs = app.select_model("mlp")
+    classes = [panel.elem_classes for panel in outputs[:5]]
+    assert classes[1] == ["panel", "selected"] and all("selected" not in c for i, c in enumerate(classes) if i != 1)
+
+
+def probabilities(*tops, confidence=0.95):
+    return {key: np.eye(10)[top] * confidence + (1 - confidence) / 10 for key, top in zip(MODEL_NAMES, tops)}
+
+
+def test_agreement_state():
+    image = np.zeros((28, 28), np.float32)
+    assert agreement(Prediction(image, probabilities(4, 4, 4, 4, 4)))[0] == "agree"
+    assert agreement(Prediction(image, probabilities(4, 4, 9, 4, 4)))[0] == "disagree"
+    assert agreement(Prediction(image, probabilities(1, 2, 3, 4, 5)))[0] == "unsure"
+    assert agreement(Prediction(image, probabilities(4, 4, 4, 4, 4, confidence=0.3)))[0] == "unsure"
+    assert agreement(Prediction(image, message="Draw a digit"))[0] == "empty"

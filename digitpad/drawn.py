@@ -3,7 +3,7 @@
 Each digit's skeleton is traced with a round brush 12-40 px wide on an 800x800 transparent RGBA
 canvas, the digit 30-80 % of the canvas high, anywhere on it, slightly rotated and slanted. These
 canvases go through `preprocess.to_mnist` like a real drawing, so they measure what MNIST accuracy
-does not: brush width, size and position. `python -m digitpad.drawn --out DIR` writes some as PNGs.
+does not: brush width, size and position. `python -m digitpad.drawn --out DIR` draws digits of the test fixture as PNGs (the app's examples).
 """
 
 import argparse
@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 from skimage.morphology import skeletonize
 from skimage.transform import resize
 
+FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "mnist_test_sample.npz"
 CANVAS = 800
 BRUSH = (12, 40)  # px
 HEIGHT = (0.30, 0.80)  # of the canvas
@@ -64,19 +65,20 @@ def canvases(images, labels, count, seed=0):
 
 
 def main(argv=None):
-    from digitpad import data
-
     parser = argparse.ArgumentParser(description="Write drawn-digit canvases as PNG files.")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--count", type=int, default=20)
-    parser.add_argument("--data", help="local MNIST .npz (default: $DIGITPAD_MNIST or the Keras download)")
+    parser.add_argument("--fixture", default=str(FIXTURE), help="npz with x (N, 28, 28) uint8 and y")
+    parser.add_argument("--indices", help="comma-separated digits of the fixture to draw (default: the first 20)")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    _, (x_test, y_test) = data.load_mnist(args.data)
+    with np.load(args.fixture) as data:
+        x, y = data["x"] / 255.0, data["y"]
+    chosen = [int(i) for i in args.indices.split(",")] if args.indices else list(range(20))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for i, (canvas, label) in enumerate(canvases(x_test, y_test, args.count)):
-        canvas.save(out / f"{i:04d}_{label}.png")
-    print(f"wrote {args.count} canvases to {out}")
+    for i, (canvas, label) in zip(chosen, canvases(x[chosen], y[chosen], len(chosen), args.seed)):
+        canvas.save(out / f"{label}_{i:03d}.png", optimize=True)
+    print(f"wrote {len(chosen)} canvases to {out}")
 
 
 if __name__ == "__main__":

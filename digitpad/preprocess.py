@@ -11,7 +11,6 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 from scipy import ndimage
-from skimage.measure import block_reduce
 from skimage.morphology import skeletonize
 
 SIZE = 28  # MNIST image side
@@ -21,6 +20,7 @@ SCALE = 4  # strokes are redrawn at 4x resolution, then area-averaged down: MNIS
 # MNIST's median stroke is 2.8 px wide (ink mass / skeleton length, measured on the training set).
 STROKE_RADIUS = 4.7  # in SCALE px; calibrated so MNIST digits keep their median stroke width
 MIN_SIDE = 8  # smaller images cannot hold a readable digit
+MIN_CONTRAST = 32  # of 255: fainter marks are noise, not ink
 MAX_INK = 0.6  # a "drawing" covering more of its box than this is a filled area, not strokes
 
 
@@ -43,17 +43,23 @@ def to_mnist(image) -> np.ndarray:
 
 
 def read_drawing(image) -> Drawing:
-    ink = ink_map(image)
-    rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
-    if rows.size == 0:
+    strength = ink_strength(image)
+    # The ink's box from per-row, then per-column peaks: no full-size temporary arrays.
+    row_peaks = strength.max(axis=1)
+    peak = int(row_peaks.max())
+    if peak < MIN_CONTRAST:  # nothing stands out from the background: an empty canvas
         return Drawing(np.zeros((SIZE, SIZE), np.float32), 0.0)
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    extent = max(crop.shape) / max(ink.shape)
+    threshold = peak // 3
+    rows = np.nonzero(row_peaks > threshold)[0]
+    band = strength[rows[0] : rows[-1] + 1]
+    cols = np.nonzero(band.max(axis=0) > threshold)[0]
+    crop = band[:, cols[0] : cols[-1] + 1] > threshold
+    extent = max(crop.shape) / max(strength.shape)
     return Drawing(_normalise(crop), extent)
 
 
-def ink_map(image) -> np.ndarray:
-    """Boolean (H, W) map of where there is ink, whatever the colours and the format."""
+def ink_strength(image) -> np.ndarray:
+    """uint8 (H, W): how much ink each pixel holds (0 = background), whatever the colours and format."""
     pixels = _as_uint8(image)
     if min(pixels.shape[:2]) < MIN_SIDE:
         height, width = pixels.shape[:2]
@@ -61,19 +67,14 @@ def ink_map(image) -> np.ndarray:
     alpha = _alpha(pixels)
     # Transparent canvas (the sketchpad's own): what is drawn is whatever is opaque.
     if alpha is not None and (alpha[::4, ::4] < 128).mean() > 0.5:
-        strength = alpha
-    else:
-        gray = _gray(pixels)
-        if alpha is not None:  # semi-transparent ink on an opaque canvas: composite over white
-            gray = 255 - ((255 - gray.astype(np.uint16)) * alpha // 255).astype(np.uint8)
-        # The background is the most common level; ink is whatever stands out from it, dark or light.
-        background = int(np.median(gray[::4, ::4]))
-        signed = gray.astype(np.int16) - background
-        strength = (-signed if background >= 128 else signed).clip(0, 255).astype(np.uint8)
-    peak = int(strength.max())
-    if peak < 32:  # nothing stands out from the background: an empty canvas
-        return np.zeros(strength.shape, bool)
-    return strength > peak // 3
+        return alpha
+    gray = _gray(pixels)
+    if alpha is not None:  # semi-transparent ink on an opaque canvas: composite over white
+        gray = 255 - ((255 - gray.astype(np.uint16)) * alpha // 255).astype(np.uint8)
+    # The background is the most common level; ink is whatever stands out from it, dark or light.
+    background = int(np.median(gray[::4, ::4]))
+    signed = gray.astype(np.int16) - background
+    return (-signed if background >= 128 else signed).clip(0, 255).astype(np.uint8)
 
 
 def _as_uint8(image) -> np.ndarray:
@@ -168,7 +169,8 @@ def _redraw_strokes(crop: np.ndarray) -> np.ndarray:
     target = BOX * SCALE
     longest = max(crop.shape)
     if longest > 2 * target:
-        crop = block_reduce(crop, longest // target, np.max)
+        # Max-pool: a box average of 0/255 that is > 0 wherever a line crosses the box.
+        crop = np.asarray(Image.fromarray(crop.view(np.uint8) * np.uint8(255)).reduce(longest // target)) > 0
     if max(crop.shape) != target:
         ratio = target / max(crop.shape)
         size = (max(1, round(crop.shape[1] * ratio)), max(1, round(crop.shape[0] * ratio)))

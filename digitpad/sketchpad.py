@@ -26,18 +26,22 @@ def drawing_pad():
     return DrawingPad(
         type="numpy", image_mode="RGBA", canvas_size=(800, 800), fixed_canvas=True, layers=False, transforms=(),
         format="png", brush=gr.Brush(default_size=36, colors=["#000000"], color_mode="fixed"),
-        show_label=False, buttons=[], elem_id="sketchpad", height=600, width=600,
+        show_label=False, buttons=[], elem_id="sketchpad",
     )
 
 
-# Gradio's sketchpad starts with no tool selected ("select the draw tool to start"); pick the brush
-# as soon as the page has loaded, so the first stroke draws.
-ACTIVATE_BRUSH = """
-() => {
-  const pick = () => {
-    const button = document.querySelector('#sketchpad button[aria-label="Brush"]');
-    if (button) { button.click(); } else { setTimeout(pick, 100); }
-  };
-  pick();
-}
+# Gradio's sketchpad starts with no tool selected ("select the draw tool to start"), and drops the
+# tool again when its canvas is cleared: select the brush (once the editor has drawn its toolbar).
+_SELECT_BRUSH = """
+const selectBrush = () => {
+  const brush = document.querySelector('#sketchpad button[aria-label="Brush"]');
+  if (!brush) { setTimeout(selectBrush, 100); return; }
+  if (!brush.classList.contains('highlight')) { brush.click(); }
+};
 """
+ACTIVATE_BRUSH = "() => {" + _SELECT_BRUSH + "selectBrush(); }"
+# The Clear button uses the editor's own "Clear canvas" (keeps the editor mounted), then re-arms the brush.
+CLEAR_CANVAS = (
+    "() => {" + _SELECT_BRUSH
+    + """document.querySelector('#sketchpad button[aria-label="Clear canvas"]').click(); setTimeout(selectBrush, 50); }"""
+)

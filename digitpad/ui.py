@@ -2,6 +2,7 @@
 
 import functools
 import json
+import os
 from pathlib import Path
 
 import gradio as gr
@@ -9,7 +10,7 @@ import numpy as np
 
 from digitpad import plots
 from digitpad.inference import Predictor, first_weighted_layer
-from digitpad.sketchpad import ACTIVATE_BRUSH, drawing_pad
+from digitpad.sketchpad import ACTIVATE_BRUSH, CLEAR_CANVAS, drawing_pad
 from digitpad.models import DISPLAY_NAMES, MODEL_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,10 +60,10 @@ def layer_gallery(predictor, prediction, key, layer_index):
         top = float(values.max()) or 1.0  # one scale for all maps of the layer: comparable brightness
         items = []
         for f in range(values.shape[-1]):
-            feature = plots.fit_height(plots.activation(values[..., f], top), 112)
+            feature = plots.fit_height(plots.activation(values[..., f], top), 168)
             caption = f"filter {f + 1}: max {values[..., f].max():.2f}"
             if first:
-                kernel = plots.fit_height(plots.weights(kernels[:, :, 0, f]), 112)
+                kernel = plots.fit_height(plots.weights(kernels[:, :, 0, f]), 168)
                 feature, caption = plots.side_by_side(kernel, feature), f"filter {f + 1}: 3x3 kernel | feature map"
             items.append((feature, caption))
         note = (f"**{name}** of {DISPLAY_NAMES[key]}"
@@ -73,13 +74,13 @@ def layer_gallery(predictor, prediction, key, layer_index):
         return items, note
     kernel = first_layer.get_weights()[0].reshape(28, 28, -1)
     if key == "perceptron":
-        items = [(plots.fit_height(plots.weights(kernel[..., d]), 112), f"digit {d}: p = {values[d]:.0%}")
+        items = [(plots.fit_height(plots.weights(kernel[..., d]), 168), f"digit {d}: p = {values[d]:.0%}")
                  for d in range(10)]
         note = ("**No convolution**: the perceptron is one Dense layer. These are its ten 28x28 class templates: "
                 "red pixels vote for the digit when inked, blue ones against.")
         return items, note
     strongest = np.argsort(-values)[:UNITS_SHOWN]
-    items = [(plots.fit_height(plots.weights(kernel[..., u]), 112), f"unit {u}: activation {values[u]:.2f}")
+    items = [(plots.fit_height(plots.weights(kernel[..., u]), 168), f"unit {u}: activation {values[u]:.2f}")
              for u in strongest]
     note = (f"**No convolution**: {DISPLAY_NAMES[key]} starts with a Dense layer of {first_layer.units} units, each "
             f"looking at the whole image. Here, the weights of the {UNITS_SHOWN} units your drawing excites most "
@@ -150,8 +151,9 @@ def _read_json(path):
 # ---------------------------------------------------------------- the page
 
 
-def build_demo(weights_dir=ROOT / "weights"):
-    app = DigitPad(weights_dir)
+def build_demo(weights_dir=None):
+    """The page. Weights come from `weights_dir`, else $DIGITPAD_WEIGHTS, else weights/."""
+    app = DigitPad(weights_dir or os.environ.get("DIGITPAD_WEIGHTS") or ROOT / "weights")
     predictor = app.predictor
     with gr.Blocks(title="DigitPad: five models read your handwriting") as demo:
         gr.Markdown(
@@ -201,14 +203,16 @@ def build_demo(weights_dir=ROOT / "weights"):
               show_progress="hidden")
         choice.change(app.select_model, choice, [*panels, layer, confusion, curves, worst], api_visibility="private")
         demo.load(app.select_model, choice, [*panels, layer, confusion, curves, worst], api_visibility="private")
-        clear.click(lambda: None, None, sketch, api_visibility="private")
+        # In the browser only: setting the value to None from the server would re-mount the editor.
+        clear.click(None, js=CLEAR_CANVAS)
     return demo
 
 
 CSS = """
 #sketchpad button[aria-label="Pan"], #sketchpad button[aria-label="Zoom in"],
 #sketchpad button[aria-label="Zoom out"] { display: none; }
-#sketchpad { max-width: 640px; }
+/* A square drawing area as wide as the column allows, on desktop and phone alike. */
+#sketchpad { width: 100%; max-width: 600px; aspect-ratio: 1 / 1; height: auto !important; margin: 0 auto; }
 .panel.selected { outline: 3px solid var(--color-accent); border-radius: var(--block-radius); }
 #seen img { image-rendering: pixelated; }
 .verdict { font-size: 1.15rem; padding: 0.6rem 0.8rem; border-radius: 8px; background: var(--block-background-fill); }
@@ -219,6 +223,7 @@ CSS = """
         border: 1px solid var(--border-color-primary); }
 .chip.low { opacity: 0.6; }
 .accuracy { font-size: 0.8rem; }
+.panel .output-class { padding-top: 2.4rem !important; }  /* below the two-line model names */
 """
 
 LAUNCH_OPTIONS = {"css": CSS, "js": ACTIVATE_BRUSH, "theme": gr.themes.Soft()}

@@ -72,4 +72,5 @@ def test_draw_one_then_clear_then_zero(page):
               for i in range(42)]
     stroke(page, circle)  # a "0"
     expect(top_guess(page, "cnn_batchnorm")).to_have_text("0", timeout=20_000)
+    expect(page.locator("#activations img").first).to_be_visible(timeout=10_000)
     page.screenshot(path=ARTIFACTS / "browser-zero.png", full_page=True)

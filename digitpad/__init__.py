@@ -1,0 +1,1 @@
+"""DigitPad: draw a digit, five TensorFlow models read it side by side."""

@@ -54,25 +54,29 @@ def augmenter(strength=1.0, seed=None):
 
 
 def vary_strokes(images):
-    """Make about a third of a batch's strokes a pixel thicker or thinner (grey-level morphology)."""
+    """Make a quarter of a batch's strokes a pixel thicker or thinner (grey-level morphology)."""
     thicker = tf.nn.max_pool2d(images, 2, 1, "SAME")
     thinner = -tf.nn.max_pool2d(-images, 2, 1, "SAME")
-    choice = tf.random.uniform([tf.shape(images)[0], 1, 1, 1], 0, 6, dtype=tf.int32)
+    choice = tf.random.uniform([tf.shape(images)[0], 1, 1, 1], 0, 8, dtype=tf.int32)
     return tf.where(choice == 0, thicker, tf.where(choice == 1, thinner, images))
 
 
-def training_pipeline(x, y, x_normalised=None, augment=1.0, seed=0):
+def training_pipeline(x, y, x_normalised=None, augment=1.0, normalised_share=0.25, seed=0):
     """Shuffled, augmented batches.
 
     `x_normalised` is the same digits after `preprocess.to_mnist` (strokes redrawn at MNIST's pen
-    width): each epoch shows every digit as one or the other at random, so the models learn both
-    the raw MNIST look and the look of a drawing after preprocessing. `augment` is the strength of
-    the geometric augmentation (0: none).
+    width): each epoch shows a `normalised_share` of the digits, at random, that way, so the models
+    learn both the raw MNIST look and the look of a drawing after preprocessing. `augment` is the
+    strength of the geometric augmentation (0: none).
     """
     sources = (x, y) if x_normalised is None else (x, x_normalised, y)
     dataset = tf.data.Dataset.from_tensor_slices(sources).cache().shuffle(len(x), seed=seed)
     if x_normalised is not None:
-        dataset = dataset.map(_pick_either, num_parallel_calls=tf.data.AUTOTUNE)
+
+        def pick(raw, normalised, label):
+            return tf.where(tf.random.uniform([]) < normalised_share, normalised, raw), label
+
+        dataset = dataset.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(BATCH_SIZE)
     if augment:
         geometry = augmenter(augment, seed)
@@ -83,10 +87,6 @@ def training_pipeline(x, y, x_normalised=None, augment=1.0, seed=0):
 
         dataset = dataset.map(distort, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def _pick_either(raw, normalised, label):
-    return tf.where(tf.random.uniform([]) < 0.5, raw, normalised), label
 
 
 def evaluation_pipeline(x, y):

@@ -76,8 +76,10 @@ def main(argv=None):
     chosen = [int(i) for i in args.indices.split(",")] if args.indices else list(range(20))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for i, (canvas, label) in zip(chosen, canvases(x[chosen], y[chosen], len(chosen), args.seed)):
-        canvas.save(out / f"{label}_{i:03d}.png", optimize=True)
+    # Draw every digit up to the last chosen one, so each canvas is the one `canvases` makes for it.
+    for i, (canvas, label) in enumerate(canvases(x, y, max(chosen) + 1, args.seed)):
+        if i in chosen:
+            canvas.save(out / f"{label}_{i:03d}.png", optimize=True)
     print(f"wrote {len(chosen)} canvases to {out}")
 
 

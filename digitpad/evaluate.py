@@ -28,7 +28,7 @@ MISTAKES_SHOWN = 12
 def drawn_digits(images, labels, count, seed):
     """(x, y): `count` digits rendered as sketchpad canvases and read back by to_mnist, on all cores."""
     count = min(count, len(images))
-    chunks = [(images[i : i + 250], labels[i : i + 250], seed + i) for i in range(0, count, 250)]
+    chunks = [(images[i : min(i + 250, count)], labels[i : min(i + 250, count)], seed + i) for i in range(0, count, 250)]
     progress = keras.utils.Progbar(count, unit_name="canvas")
     x = []
     with Pool() as pool:

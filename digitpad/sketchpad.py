@@ -4,19 +4,43 @@ Kept apart from the models (it imports only Gradio) so the benchmark's no-op ser
 same input component.
 """
 
+from typing import Any
+
 import gradio as gr
+from gradio.components.image_editor import EditorData
+from gradio.data_classes import GradioRootModel
+from pydantic import ValidationError
+
+
+class _AnyPayload(GradioRootModel):
+    root: Any
 
 
 class DrawingPad(gr.Sketchpad):
-    """gr.Sketchpad that turns an unreadable upload (a broken file sent through the API) into a
-    clear message instead of a server-side traceback."""
+    """gr.Sketchpad that answers a malformed payload or an unreadable image (sent through the API)
+    with a clear message instead of a server-side traceback.
+
+    Gradio validates a payload against the component's data model before `preprocess`, where an
+    error can only be generic; this component accepts any payload there and validates it in
+    `preprocess`, as `EditorData`, the sketchpad's own model.
+    """
+
+    data_model = _AnyPayload
 
     def get_block_name(self):
         return "imageeditor"  # the same front-end component as gr.Sketchpad
 
+    def api_info(self):
+        return EditorData.model_json_schema()
+
     def preprocess(self, payload):
         try:
-            return super().preprocess(payload)
+            value = EditorData.model_validate(payload.root, context={"validate_meta": True})
+        except ValidationError:
+            raise gr.Error("Expected a sketchpad value: {'background': image or None, 'layers': [images], "
+                           "'composite': image}.") from None
+        try:
+            return super().preprocess(value)
         except (OSError, ValueError, SyntaxError):  # what PIL raises for non-images and truncated files
             raise gr.Error("The drawing could not be read as an image: send a PNG, JPEG or WebP file.") from None
 

@@ -170,7 +170,7 @@ def build_demo(weights_dir=None):
                                 buttons=[], height=224, width=224, format="png")
                 if EXAMPLES_DIR.is_dir():
                     gr.Examples(sorted(str(p) for p in EXAMPLES_DIR.glob("*.png")), inputs=sketch,
-                                label="Or try one of these (some are hard)", examples_per_page=12)
+                                label="Or try one of these (some are hard)", examples_per_page=13)
         with gr.Row(elem_id="panels"):
             panels = []
             for key in MODEL_NAMES:

@@ -34,7 +34,9 @@ def test_bad_input_gets_a_message_and_the_server_keeps_serving(client, digits, t
     for bad in (text, truncated):
         with pytest.raises(Exception, match="could not be read as an image"):
             client.predict({"background": None, "layers": [], "composite": handle_file(str(bad))}, api_name="/predict")
-    with pytest.raises(Exception):
-        client.predict({"wrong": "shape"}, api_name="/predict")
+    for wrong in ("hello", [1, 2, 3], {"composite": "not a file"}):
+        with pytest.raises(Exception, match="Expected a sketchpad value"):
+            client.predict(wrong, api_name="/predict")
+    assert "Draw a digit" in client.predict({"unknown": "keys"}, api_name="/predict")[5]
     result = client.predict(drawing(digits, 3, tmp_path / "three.png"), api_name="/predict")
     assert result[4]["label"] == "3"

@@ -27,15 +27,21 @@ from digitpad.models import MODEL_NAMES  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def browser():
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1100})
-        page.goto(app_url)
-        page.locator("#sketchpad canvas").first.wait_for()
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    page.goto(app_url)
+    page.locator("#sketchpad canvas").first.wait_for()
+    yield page
+    page.close()
 
 
 def stroke(page, points):
@@ -47,6 +53,17 @@ def stroke(page, points):
     for x, y in at[1:]:
         page.mouse.move(x, y, steps=2)
     page.mouse.up()
+
+
+def touch_stroke(page, points):
+    """One finger stroke, as real touch events (Chrome DevTools Protocol), through fractions of the canvas."""
+    box = page.locator("#sketchpad canvas").first.bounding_box()
+    session = page.context.new_cdp_session(page)
+    at = [{"x": box["x"] + x * box["width"], "y": box["y"] + y * box["height"]} for x, y in points]
+    session.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [at[0]]})
+    for point in at[1:]:
+        session.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+    session.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
 
 def top_guess(page, key):
@@ -74,3 +91,20 @@ def test_draw_one_then_clear_then_zero(page):
     expect(top_guess(page, "cnn_batchnorm")).to_have_text("0", timeout=20_000)
     expect(page.locator("#activations img").first).to_be_visible(timeout=10_000)
     page.screenshot(path=ARTIFACTS / "browser-zero.png", full_page=True)
+
+
+def test_phone_drawing_with_a_finger(browser, app_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
+                                  device_scale_factor=2)
+    page = context.new_page()
+    page.goto(app_url)
+    canvas = page.locator("#sketchpad canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    assert box["width"] >= 300 and abs(box["width"] - box["height"]) < 2  # large and square on a phone
+    seven = [(0.3 + 0.4 * i / 10, 0.25) for i in range(11)] + [(0.7 - 0.25 * i / 15, 0.25 + 0.5 * i / 15)
+                                                                for i in range(1, 16)]
+    touch_stroke(page, seven)
+    expect(top_guess(page, "cnn_batchnorm")).to_have_text("7", timeout=20_000)
+    page.screenshot(path=ARTIFACTS / "browser-phone.png", full_page=False)
+    context.close()

@@ -2,14 +2,14 @@
 
 Small images (inputs, feature maps, weights) are coloured with matplotlib colour maps straight from
 numpy — no figure, a fraction of a millisecond each — and enlarged with nearest-neighbour so each
-pixel stays visible. The two charts (confusion matrix, training curves) are matplotlib figures.
+pixel stays visible. The two charts (confusion matrix, training curves) are matplotlib figures,
+turned into images once.
 """
 
 import matplotlib
-
-matplotlib.use("Agg")  # no display on a server
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 ACTIVATION_MAP = matplotlib.colormaps["magma"]  # 0 = black, like the input's background
 WEIGHT_MAP = matplotlib.colormaps["RdBu_r"]  # red positive, blue negative, white zero
@@ -61,13 +61,24 @@ def saliency_overlay(image, saliency):
     return enlarge((overlay * 255).round().astype(np.uint8))
 
 
+def to_image(figure):
+    """RGB numpy array of a matplotlib figure: cheap to cache and to send.
+
+    Figures are made without pyplot (no global state), so they can be drawn from any thread.
+    """
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
 def _style(axes, title):
     axes.set_title(title, fontsize=11)
     axes.tick_params(labelsize=9)
 
 
 def confusion_figure(matrix, name):
-    figure, axes = plt.subplots(figsize=(4.6, 4.2), dpi=90, layout="constrained")
+    figure = Figure(figsize=(4.6, 4.2), dpi=90, layout="constrained")
+    axes = figure.subplots()
     matrix = np.asarray(matrix)
     # Log colour scale so the few mistakes show next to ~1,000 correct answers on the diagonal.
     axes.imshow(np.log1p(matrix), cmap="Blues")
@@ -85,7 +96,8 @@ def confusion_figure(matrix, name):
 
 def curves_figure(history, name):
     """Loss and accuracy per epoch, training vs validation."""
-    figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(7.5, 3.0), dpi=90, layout="constrained")
+    figure = Figure(figsize=(7.5, 3.0), dpi=90, layout="constrained")
+    loss, accuracy = figure.subplots(1, 2)
     epochs = np.arange(1, len(history["loss"]) + 1)
     for axes, metric, label in ((loss, "loss", "loss"), (accuracy, "accuracy", "accuracy")):
         axes.plot(epochs, history[metric], "o-", markersize=3, label="training (augmented)")

@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+import threading
 from pathlib import Path
 
 import gradio as gr
@@ -106,6 +107,8 @@ class DigitPad:
         mistakes = weights_dir / "mistakes.npz"
         self.mistakes = dict(np.load(mistakes)) if mistakes.exists() else {}
         self.insight = functools.lru_cache(maxsize=None)(self._insight)
+        # Draw the test-set charts in the background while the server starts: switching models is then instant.
+        threading.Thread(target=lambda: [self.insight(key) for key in MODEL_NAMES], daemon=True).start()
 
     def predict(self, sketch):
         """Five probability panels and the agreement summary: the `predict` API."""
@@ -129,9 +132,9 @@ class DigitPad:
     def _insight(self, key):
         """The chosen model's test-set views: confusion matrix, training curves, worst mistakes."""
         result = self.metrics.get(key)
-        matrix = plots.confusion_figure(result["confusion"], DISPLAY_NAMES[key]) if result else None
+        matrix = plots.to_image(plots.confusion_figure(result["confusion"], DISPLAY_NAMES[key])) if result else None
         history = self.training.get(key, {}).get("history")
-        curves = plots.curves_figure(history, DISPLAY_NAMES[key]) if history else None
+        curves = plots.to_image(plots.curves_figure(history, DISPLAY_NAMES[key])) if history else None
         parts = [self.mistakes.get(f"{key}_{part}", []) for part in ("images", "labels", "predicted", "confidence")]
         worst = [(plots.gray(image / 255.0), f"true {t}, said {p} ({c:.0%})") for image, t, p, c in zip(*parts)]
         return matrix, curves, worst
@@ -192,8 +195,8 @@ def build_demo(weights_dir=None):
             saliency = gr.Image(label="Saliency", interactive=False, buttons=[], scale=1, format="png")
         with gr.Accordion("How this model did on the 10,000 MNIST test digits", open=False):
             with gr.Row():
-                confusion = gr.Plot(label="Confusion matrix")
-                curves = gr.Plot(label="Training curves")
+                confusion = gr.Image(label="Confusion matrix", interactive=False, buttons=[], format="png")
+                curves = gr.Image(label="Training curves", interactive=False, buttons=[], format="png")
             worst = gr.Gallery(label="Its most confident mistakes", columns=6, height="auto", format="png")
 
         gr.on([sketch.change], app.predict, sketch, [*panels, verdict], api_name="predict", trigger_mode="always_last",

@@ -65,3 +65,13 @@ def test_agreement_state():
     assert agreement(Prediction(image, probabilities(1, 2, 3, 4, 5)))[0] == "unsure"
     assert agreement(Prediction(image, probabilities(4, 4, 4, 4, 4, confidence=0.3)))[0] == "unsure"
     assert agreement(Prediction(image, message="Draw a digit"))[0] == "empty"
+
+
+@pytest.mark.parametrize("key", MODEL_NAMES)
+def test_test_set_views(app, key):
+    confusion, curves, worst = app.select_model(key)[6:]
+    assert confusion.ndim == 3 and curves.ndim == 3  # rendered charts
+    assert len(worst) == 12
+    for image, caption in worst:
+        true, said = int(caption.split()[1].rstrip(",")), int(caption.split()[3])
+        assert true != said and image.shape == (224, 224)

@@ -107,8 +107,7 @@ class DigitPad:
         mistakes = weights_dir / "mistakes.npz"
         self.mistakes = dict(np.load(mistakes)) if mistakes.exists() else {}
         self.insight = functools.lru_cache(maxsize=None)(self._insight)
-        # Draw the test-set charts in the background while the server starts: switching models is then instant.
-        threading.Thread(target=lambda: [self.insight(key) for key in MODEL_NAMES], daemon=True).start()
+        self._warming = None
 
     def predict(self, sketch):
         """Five probability panels and the agreement summary: the `predict` API."""
@@ -144,7 +143,11 @@ class DigitPad:
         panels = [gr.Label(elem_classes=["panel", "selected"] if k == key else ["panel"]) for k in MODEL_NAMES]
         names = self.predictor.layer_names[key]
         picker = gr.Radio(names, value=names[0], visible=len(names) > 1)
-        return *panels, picker, *self.insight(key)
+        views = self.insight(key)
+        if self._warming is None:  # after the first page load, draw the other models' charts in the background
+            self._warming = threading.Thread(target=lambda: [self.insight(k) for k in MODEL_NAMES], daemon=True)
+            self._warming.start()
+        return *panels, picker, *views
 
 
 def _read_json(path):

@@ -43,6 +43,12 @@ def to_mnist(image) -> np.ndarray:
 
 
 def read_drawing(image) -> Drawing:
+    if isinstance(image, dict):  # gr.Sketchpad / gr.ImageEditor value
+        drawing = read_drawing(image["composite"]) if image.get("composite") is not None else None
+        if drawing is not None and not drawing.empty:
+            return drawing
+        # No composite, or a blank one (an example loaded as the background): flatten it ourselves.
+        return read_drawing(_flatten_editor_value(image))
     strength = ink_strength(image)
     # The ink's box from per-row, then per-column peaks: no full-size temporary arrays.
     row_peaks = strength.max(axis=1)
@@ -82,7 +88,7 @@ def _as_uint8(image) -> np.ndarray:
     if image is None:
         raise DrawingError("Draw a digit")
     if isinstance(image, dict):  # gr.Sketchpad / gr.ImageEditor value
-        image = _editor_composite(image)
+        image = _flatten_editor_value(image)
     if isinstance(image, Image.Image):
         if image.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "I", "F", "1"):
             image = image.convert("RGBA")
@@ -110,10 +116,8 @@ def _as_uint8(image) -> np.ndarray:
     return (values * (255.0 / full)).round().astype(np.uint8)
 
 
-def _editor_composite(value):
-    """The flattened image of an ImageEditor value: its composite, or its layers over its background."""
-    if value.get("composite") is not None:
-        return value["composite"]
+def _flatten_editor_value(value):
+    """An ImageEditor value's layers over its background, as one RGBA image."""
     parts = [value.get("background")] + list(value.get("layers") or [])
     parts = [Image.fromarray(_as_uint8(p)).convert("RGBA") if not isinstance(p, Image.Image) else p.convert("RGBA")
              for p in parts if p is not None]

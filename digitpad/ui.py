@@ -174,9 +174,8 @@ def build_demo(weights_dir=None):
                 verdict = gr.HTML("<div class='verdict empty'>Draw a digit</div>", elem_id="verdict")
                 seen = gr.Image(label="What the models see (28x28)", interactive=False, elem_id="seen",
                                 buttons=[], height=224, width=224, format="png")
-                if EXAMPLES_DIR.is_dir():
-                    gr.Examples(sorted(str(p) for p in EXAMPLES_DIR.glob("*.png")), inputs=sketch,
-                                label="Or try one of these (some are hard)", examples_per_page=13)
+                examples = gr.Examples(sorted(str(p) for p in EXAMPLES_DIR.glob("*.png")), inputs=sketch,
+                                       label="Or try one of these (some are hard)", examples_per_page=13)
         with gr.Row(elem_id="panels"):
             panels = []
             for key in MODEL_NAMES:
@@ -207,6 +206,9 @@ def build_demo(weights_dir=None):
         gr.on([sketch.change, choice.change, layer.change], app.explain, [sketch, choice, layer],
               [seen, activations, layer_note, saliency], api_visibility="private", trigger_mode="always_last",
               show_progress="hidden")
+        # Loading an example into the sketchpad does not fire its change event: run both steps explicitly.
+        examples.load_input_event.then(app.predict, sketch, [*panels, verdict], api_visibility="private").then(
+            app.explain, [sketch, choice, layer], [seen, activations, layer_note, saliency], api_visibility="private")
         choice.change(app.select_model, choice, [*panels, layer, confusion, curves, worst], api_visibility="private")
         demo.load(app.select_model, choice, [*panels, layer, confusion, curves, worst], api_visibility="private")
         # In the browser only: setting the value to None from the server would re-mount the editor.

@@ -108,3 +108,11 @@ def test_phone_drawing_with_a_finger(browser, app_url):
     expect(top_guess(page, "cnn_batchnorm")).to_have_text("7", timeout=20_000)
     page.screenshot(path=ARTIFACTS / "browser-phone.png", full_page=False)
     context.close()
+
+
+def test_clicking_an_example_reads_it(page):
+    examples = page.locator(".gallery-item")
+    assert examples.count() == 13
+    examples.nth(1).click()  # examples/1_000.png: a drawn "1"
+    expect(top_guess(page, "cnn_batchnorm")).to_have_text("1", timeout=30_000)
+    expect(page.locator("#activations img").first).to_be_visible(timeout=10_000)

@@ -3,7 +3,7 @@
 import sys
 
 from digitpad import ui
-from digitpad.inference import WeightsError
+from digitpad.catalog import WeightsError
 
 try:
     demo = ui.build_demo()

@@ -6,6 +6,7 @@ keys x_train, y_train, x_test, y_test.
 """
 
 import os
+from multiprocessing import Pool
 
 import keras
 import numpy as np
@@ -54,9 +55,16 @@ def augmenter(strength=1.0, seed=None):
 
 
 def vary_strokes(images):
-    """Make a quarter of a batch's strokes a pixel thicker or thinner (grey-level morphology)."""
-    thicker = tf.nn.max_pool2d(images, 2, 1, "SAME")
-    thinner = -tf.nn.max_pool2d(-images, 2, 1, "SAME")
+    """Make a quarter of a batch's strokes a pixel thicker or thinner (grey-level morphology).
+
+    A 2x2 dilation / erosion, written as the max / min of four shifted copies: tf.nn.max_pool2d
+    with one channel cost 12 ms a batch on the CPU, this costs well under one.
+    """
+    padded = tf.pad(images, [[0, 0], [0, 1], [0, 1], [0, 0]], mode="SYMMETRIC")  # edges: as max_pool2d
+    height, width = images.shape[1:3]
+    shifted = [padded[:, dy : dy + height, dx : dx + width] for dy in (0, 1) for dx in (0, 1)]
+    thicker = tf.reduce_max(tf.stack(shifted), axis=0)
+    thinner = tf.reduce_min(tf.stack(shifted), axis=0)
     choice = tf.random.uniform([tf.shape(images)[0], 1, 1, 1], 0, 8, dtype=tf.int32)
     return tf.where(choice == 0, thicker, tf.where(choice == 1, thinner, images))
 
@@ -71,13 +79,14 @@ def training_pipeline(x, y, x_normalised=None, augment=1.0, normalised_share=0.2
     """
     sources = (x, y) if x_normalised is None else (x, x_normalised, y)
     dataset = tf.data.Dataset.from_tensor_slices(sources).cache().shuffle(len(x), seed=seed)
+    dataset = dataset.batch(BATCH_SIZE)
     if x_normalised is not None:
-
-        def pick(raw, normalised, label):
-            return tf.where(tf.random.uniform([]) < normalised_share, normalised, raw), label
+        # Chosen per digit, but on whole batches: a per-digit map cost 6 ms a batch.
+        def pick(raw, normalised, labels):
+            chosen = tf.random.uniform([tf.shape(labels)[0], 1, 1]) < normalised_share
+            return tf.where(chosen, normalised, raw), labels
 
         dataset = dataset.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.batch(BATCH_SIZE)
     if augment:
         geometry = augmenter(augment, seed)
 
@@ -87,6 +96,18 @@ def training_pipeline(x, y, x_normalised=None, augment=1.0, normalised_share=0.2
 
         dataset = dataset.map(distort, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def map_in_processes(function, chunks, total, unit):
+    """np.concatenate of `function(chunk)` over the chunks, on all cores, with a progress bar of
+    `total` `unit`s (for preparing thousands of digits with `preprocess.to_mnist`)."""
+    progress = keras.utils.Progbar(total, unit_name=unit)
+    results = []
+    with Pool() as pool:
+        for result in pool.imap(function, chunks):
+            results.append(result)
+            progress.add(len(result))
+    return np.concatenate(results)
 
 
 def evaluation_pipeline(x, y):

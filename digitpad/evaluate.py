@@ -11,15 +11,13 @@ import argparse
 import datetime
 import json
 import platform
-from multiprocessing import Pool
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from digitpad import data, drawn, preprocess
+from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES
 from digitpad.inference import Predictor
-from digitpad.models import DISPLAY_NAMES, MODEL_NAMES
 
 DRAWN_COUNT = 2000
 MISTAKES_SHOWN = 12
@@ -29,13 +27,7 @@ def drawn_digits(images, labels, count, seed):
     """(x, y): `count` digits rendered as sketchpad canvases and read back by to_mnist, on all cores."""
     count = min(count, len(images))
     chunks = [(images[i : min(i + 250, count)], labels[i : min(i + 250, count)], seed + i) for i in range(0, count, 250)]
-    progress = keras.utils.Progbar(count, unit_name="canvas")
-    x = []
-    with Pool() as pool:
-        for chunk in pool.imap(_read_canvases, chunks):
-            x.append(chunk)
-            progress.add(len(chunk))
-    return np.concatenate(x), labels[:count]
+    return data.map_in_processes(_read_canvases, chunks, count, "canvas"), labels[:count]
 
 
 def _read_canvases(chunk):

@@ -7,27 +7,22 @@ feature maps, the first Dense layer's units): one call of a couple of millisecon
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from digitpad import preprocess
-from digitpad.models import MODEL_NAMES
+from digitpad.catalog import MODEL_NAMES, WeightsError, check_weight_files, weight_path
 
 TOO_SMALL = 0.04  # ink box under 4 % of the canvas: a dot or a scribble, not a digit
-
-
-class WeightsError(RuntimeError):
-    """A weight file is missing or unreadable; the message names the file."""
 
 
 @dataclass
 class Prediction:
     image: np.ndarray  # the (28, 28) input the models saw
     probabilities: dict = field(default_factory=dict)  # {key: (10,) softmax}; empty when there is no prediction
-    layers: dict = field(default_factory=dict)  # {key: [(layer name, activations), ...]}, first layer first
+    layers: dict = field(default_factory=dict)  # {key: [(layer name, activations), ...]} of the model asked for
     message: str = ""  # for the user: why there is no prediction, or a caveat about it
 
     def first_layer(self, key):
@@ -37,15 +32,14 @@ class Prediction:
 
 def load_models(weights_dir="weights"):
     """{key: keras.Model} for the five committed models; WeightsError names a bad or missing file."""
+    check_weight_files(weights_dir)
     loaded = {}
     for key in MODEL_NAMES:
-        path = Path(weights_dir) / f"{key}.keras"
-        if not path.is_file():
-            raise WeightsError(f"Missing weight file {path}: train it with `python -m digitpad.train --model {key}`.")
+        path = weight_path(weights_dir, key)
         try:
             loaded[key] = keras.models.load_model(path, compile=False)
-        except Exception as error:  # Keras raises a variety of errors for damaged archives
-            raise WeightsError(f"Cannot load weight file {path} ({type(error).__name__}): it is damaged; "
+        except Exception as error:  # Keras raises a variety of errors for archives it cannot read
+            raise WeightsError(f"Cannot load weight file {path} ({type(error).__name__}): "
                                f"restore it with `git checkout -- {path}` or retrain.") from None
     return loaded
 
@@ -90,9 +84,10 @@ class Predictor:
 
         self._run_all = run_all
         self._gradients = {}
-        self.predict(np.zeros((28, 28), np.float32))  # trace now, not on the first user's drawing
+        run_all(np.zeros((1, 28, 28), np.float32))  # trace now, not on the first user's drawing
 
-    def predict(self, image) -> Prediction:
+    def predict(self, image, layers_of=None) -> Prediction:
+        """All five models' probabilities, and the shown layers' activations of the model `layers_of`."""
         try:
             drawing = preprocess.read_drawing(image)
         except preprocess.DrawingError as error:
@@ -104,8 +99,8 @@ class Predictor:
         outputs = self._run_all(drawing.image[None])
         probabilities = {key: out[0].numpy()[0] for key, out in outputs.items()}
         layers = {
-            key: [(name, out[i + 1].numpy()[0]) for i, name in enumerate(self.layer_names[key])]
-            for key, out in outputs.items()
+            key: [(name, outputs[key][i + 1].numpy()[0]) for i, name in enumerate(self.layer_names[key])]
+            for key in ([layers_of] if layers_of else [])
         }
         return Prediction(drawing.image, probabilities, layers)
 

@@ -8,16 +8,6 @@ probabilities over the ten digits.
 import keras
 from keras import layers
 
-MODEL_NAMES = ["perceptron", "mlp", "mlp_dropout", "cnn", "cnn_batchnorm"]
-
-DISPLAY_NAMES = {
-    "perceptron": "Single-layer perceptron",
-    "mlp": "Multi-layer perceptron",
-    "mlp_dropout": "MLP + dropout + LR decay",
-    "cnn": "CNN",
-    "cnn_batchnorm": "CNN + batch norm + dropout",
-}
-
 # (filters, kernel size, stride) of the article's three convolutions, shared by both CNNs.
 CONV_STACK = [(12, 3, 1), (24, 6, 2), (32, 6, 2)]
 MLP_HIDDEN = [128, 64, 32]

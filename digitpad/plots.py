@@ -3,16 +3,16 @@
 Small images (inputs, feature maps, weights) are coloured with matplotlib colour maps straight from
 numpy — no figure, a fraction of a millisecond each — and enlarged with nearest-neighbour so each
 pixel stays visible. The two charts (confusion matrix, training curves) are matplotlib figures,
-turned into images once.
+turned into images once. matplotlib is imported on first use, like TensorFlow, so that the page
+answers before either has loaded.
 """
 
-import matplotlib
-import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+import functools
 
-ACTIVATION_MAP = matplotlib.colormaps["magma"]  # 0 = black, like the input's background
-WEIGHT_MAP = matplotlib.colormaps["RdBu_r"]  # red positive, blue negative, white zero
+import numpy as np
+
+ACTIVATION_MAP = "magma"  # 0 = black, like the input's background
+WEIGHT_MAP = "RdBu_r"  # red positive, blue negative, white zero
 PIXEL = 8  # screen pixels per model pixel for 28x28 images
 
 
@@ -29,13 +29,20 @@ def gray(image):
 def activation(values, top=None):
     """Non-negative-ish activations -> RGB, scaled to `top` (default: their own maximum)."""
     top = top if top is not None else max(float(np.abs(values).max()), 1e-6)
-    return _rgb(ACTIVATION_MAP(np.clip(values / top, 0, 1)))
+    return _rgb(_colormap(ACTIVATION_MAP)(np.clip(values / top, 0, 1)))
 
 
 def weights(values):
     """Signed weights -> RGB in a diverging map centred on zero."""
     limit = max(float(np.abs(values).max()), 1e-6)
-    return _rgb(WEIGHT_MAP(0.5 + 0.5 * values / limit))
+    return _rgb(_colormap(WEIGHT_MAP)(0.5 + 0.5 * values / limit))
+
+
+@functools.cache
+def _colormap(name):
+    import matplotlib
+
+    return matplotlib.colormaps[name]
 
 
 def _rgb(rgba):
@@ -66,6 +73,8 @@ def to_image(figure):
 
     Figures are made without pyplot (no global state), so they can be drawn from any thread.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
@@ -76,8 +85,14 @@ def _style(axes, title):
     axes.tick_params(labelsize=9)
 
 
+def _figure(**options):
+    from matplotlib.figure import Figure
+
+    return Figure(dpi=90, layout="constrained", **options)
+
+
 def confusion_figure(matrix, name):
-    figure = Figure(figsize=(4.6, 4.2), dpi=90, layout="constrained")
+    figure = _figure(figsize=(4.6, 4.2))
     axes = figure.subplots()
     matrix = np.asarray(matrix)
     # Log colour scale so the few mistakes show next to ~1,000 correct answers on the diagonal.
@@ -96,7 +111,7 @@ def confusion_figure(matrix, name):
 
 def curves_figure(history, name):
     """Loss and accuracy per epoch, training vs validation."""
-    figure = Figure(figsize=(7.5, 3.0), dpi=90, layout="constrained")
+    figure = _figure(figsize=(7.5, 3.0))
     loss, accuracy = figure.subplots(1, 2)
     epochs = np.arange(1, len(history["loss"]) + 1)
     for axes, metric, label in ((loss, "loss", "loss"), (accuracy, "accuracy", "accuracy")):

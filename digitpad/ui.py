@@ -1,8 +1,10 @@
 """The DigitPad page: draw a digit, compare the five models, look inside the one you pick."""
 
+import concurrent.futures
 import functools
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -10,9 +12,8 @@ import gradio as gr
 import numpy as np
 
 from digitpad import plots
-from digitpad.inference import Predictor, first_weighted_layer
+from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_weight_files
 from digitpad.sketchpad import ACTIVATE_BRUSH, CLEAR_CANVAS, drawing_pad
-from digitpad.models import DISPLAY_NAMES, MODEL_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"
@@ -53,6 +54,8 @@ def agreement(prediction):
 
 def layer_gallery(predictor, prediction, key, layer_index):
     """(gallery items, note) for one shown layer of a model on the current drawing."""
+    from digitpad.inference import first_weighted_layer  # loaded by now, with the models
+
     first_layer = first_weighted_layer(predictor.models[key])
     name, values = prediction.layers[key][layer_index]
     if values.ndim == 3:  # a convolution block: one feature map per filter
@@ -101,13 +104,23 @@ class DigitPad:
 
     def __init__(self, weights_dir=ROOT / "weights"):
         weights_dir = Path(weights_dir)
-        self.predictor = Predictor(weights_dir)
+        check_weight_files(weights_dir)  # fail fast, before the seconds TensorFlow takes to load
+        # TensorFlow and the models load in the background so that the page answers meanwhile;
+        # a drawing sent before they are ready waits for them.
+        self._loading = concurrent.futures.ThreadPoolExecutor(1).submit(_load_predictor, weights_dir)
         self.metrics = _read_json(weights_dir / "metrics.json").get("models", {})
         self.training = _read_json(weights_dir / "training.json")
         mistakes = weights_dir / "mistakes.npz"
         self.mistakes = dict(np.load(mistakes)) if mistakes.exists() else {}
         self.insight = functools.lru_cache(maxsize=None)(self._insight)
         self._warming = None
+
+    @property
+    def predictor(self):
+        try:
+            return self._loading.result()
+        except WeightsError as error:
+            raise gr.Error(str(error)) from None
 
     def predict(self, sketch):
         """Five probability panels and the agreement summary: the `predict` API."""
@@ -117,7 +130,7 @@ class DigitPad:
 
     def explain(self, sketch, key, layer_name):
         """What the models see, the chosen model's layer activations and its saliency."""
-        prediction = self.predictor.predict(sketch)
+        prediction = self.predictor.predict(sketch, layers_of=key)
         seen = plots.gray(prediction.image)
         names = self.predictor.layer_names[key]
         index = names.index(layer_name) if layer_name in names else 0
@@ -150,6 +163,16 @@ class DigitPad:
         return *panels, picker, *views
 
 
+def _load_predictor(weights_dir):
+    from digitpad.inference import Predictor  # imports TensorFlow
+
+    try:
+        return Predictor(weights_dir)
+    except WeightsError as error:
+        print(f"DigitPad cannot predict: {error}", file=sys.stderr)
+        raise
+
+
 def _read_json(path):
     return json.loads(path.read_text()) if path.exists() else {}
 
@@ -160,7 +183,6 @@ def _read_json(path):
 def build_demo(weights_dir=None):
     """The page. Weights come from `weights_dir`, else $DIGITPAD_WEIGHTS, else weights/."""
     app = DigitPad(weights_dir or os.environ.get("DIGITPAD_WEIGHTS") or ROOT / "weights")
-    predictor = app.predictor
     with gr.Blocks(title="DigitPad: five models read your handwriting") as demo:
         gr.Markdown(
             "# ✏️ DigitPad\nDraw a digit. Five TensorFlow models, from a one-layer perceptron to a batch-normalised "
@@ -187,8 +209,7 @@ def build_demo(weights_dir=None):
         with gr.Row():
             choice = gr.Dropdown([(DISPLAY_NAMES[k], k) for k in MODEL_NAMES], value="cnn_batchnorm",
                                  label="Model", elem_id="model-choice", scale=1)
-            layer = gr.Radio(predictor.layer_names["cnn_batchnorm"], value=predictor.layer_names["cnn_batchnorm"][0],
-                             label="Layer", scale=3)
+            layer = gr.Radio([], label="Layer", scale=3)  # the chosen model's layers, set on page load
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 layer_note = gr.Markdown("*Draw a digit to see what this model's first layer responds to.*")

@@ -33,13 +33,10 @@ def digits(mnist_sample):
 @pytest.fixture(scope="session")
 def app_url():
     """The app, launched in this process on a free localhost port."""
-    import socket
-
     from digitpad import ui
+    from digitpad.bench import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     demo = ui.build_demo(ROOT / "weights")
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **ui.LAUNCH_OPTIONS)
     yield f"http://127.0.0.1:{port}/"

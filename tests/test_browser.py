@@ -23,7 +23,7 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from digitpad.models import MODEL_NAMES  # noqa: E402
+from digitpad.catalog import MODEL_NAMES  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from digitpad import drawn
+from digitpad.catalog import MODEL_NAMES, check_weight_files
 from digitpad.inference import Predictor, WeightsError
-from digitpad.models import MODEL_NAMES
 
 
 def canvas_of(digit, **kwargs):
@@ -25,12 +25,14 @@ def test_all_five_models_answer(predictor, digits):
 
 
 def test_first_layer_activations(predictor, digits):
-    prediction = predictor.predict(canvas_of(digits[0]))
-    assert prediction.first_layer("cnn").shape == (28, 28, 12)
-    assert prediction.first_layer("cnn_batchnorm").shape == (28, 28, 12)
-    assert prediction.first_layer("mlp").shape == (128,)
-    assert prediction.first_layer("perceptron").shape == (10,)
+    canvas = canvas_of(digits[0])
+    assert predictor.predict(canvas).layers == {}  # only asked for, so the API does not pay for them
+    shapes = {"cnn": (28, 28, 12), "cnn_batchnorm": (28, 28, 12), "mlp": (128,), "perceptron": (10,)}
+    for key, shape in shapes.items():
+        prediction = predictor.predict(canvas, layers_of=key)
+        assert list(prediction.layers) == [key] and prediction.first_layer(key).shape == shape
     # Every conv block is there for the CNNs, first to last.
+    prediction = predictor.predict(canvas, layers_of="cnn_batchnorm")
     assert [a.shape for _, a in prediction.layers["cnn_batchnorm"]] == [(28, 28, 12), (14, 14, 24), (7, 7, 32)]
     # The fused function and the Keras model agree.
     direct = predictor.models["mlp"].predict(prediction.image[None], verbose=0)[0]
@@ -115,3 +117,17 @@ def test_corrupted_weight_file_is_named(tmp_path):
     (tmp_path / "cnn.keras").write_bytes(b"not a keras file")
     with pytest.raises(WeightsError, match="cnn.keras"):
         Predictor(tmp_path)
+
+
+def test_damaged_archive_is_caught_before_loading_tensorflow_models(tmp_path):
+    from tests.conftest import ROOT
+
+    for key in MODEL_NAMES:
+        shutil.copy(ROOT / "weights" / f"{key}.keras", tmp_path)
+    check_weight_files(tmp_path)  # the committed files pass
+    damaged = bytearray((tmp_path / "cnn_batchnorm.keras").read_bytes())
+    middle = len(damaged) // 2
+    damaged[middle : middle + 64] = bytes(64)  # a zeroed block inside the weights: a checksum error
+    (tmp_path / "cnn_batchnorm.keras").write_bytes(bytes(damaged))
+    with pytest.raises(WeightsError, match="cnn_batchnorm.keras"):
+        check_weight_files(tmp_path)

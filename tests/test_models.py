@@ -4,6 +4,7 @@ import keras
 import pytest
 
 from digitpad import models
+from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES
 
 L = keras.layers
 CONVS = [(12, 3, 1), (24, 6, 2), (32, 6, 2)]
@@ -46,11 +47,12 @@ EXPECTED = {
 
 
 def test_model_names_in_order():
-    assert models.MODEL_NAMES == ["perceptron", "mlp", "mlp_dropout", "cnn", "cnn_batchnorm"]
-    assert list(models.DISPLAY_NAMES) == models.MODEL_NAMES
+    assert MODEL_NAMES == ["perceptron", "mlp", "mlp_dropout", "cnn", "cnn_batchnorm"]
+    assert list(DISPLAY_NAMES) == MODEL_NAMES
+    assert list(models.BUILDERS) == MODEL_NAMES
 
 
-@pytest.mark.parametrize("key", models.MODEL_NAMES)
+@pytest.mark.parametrize("key", MODEL_NAMES)
 def test_architecture(key):
     model = models.build(key)
     assert describe(model) == EXPECTED[key]
@@ -58,7 +60,7 @@ def test_architecture(key):
 
 
 def test_parameter_counts():
-    counts = {key: models.build(key).count_params() for key in models.MODEL_NAMES}
+    counts = {key: models.build(key).count_params() for key in MODEL_NAMES}
     assert counts["perceptron"] == 784 * 10 + 10
     assert counts["mlp"] == counts["mlp_dropout"] == (784 * 128 + 128) + (128 * 64 + 64) + (64 * 32 + 32) + 330
     convs = 3 * 3 * 1 * 12 + 6 * 6 * 12 * 24 + 6 * 6 * 24 * 32

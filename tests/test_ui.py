@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from digitpad import drawn
+from digitpad.catalog import MODEL_NAMES
 from digitpad.inference import Prediction
-from digitpad.models import MODEL_NAMES
 from digitpad.ui import DigitPad, agreement
 from tests.conftest import ROOT
 
@@ -48,10 +48,13 @@ def test_explain_every_model_and_layer(app, digits, key):
     assert len(conv_items) == 12 and "kernel" in conv_items[0][1]  # each map next to its 3x3 kernel
 
 
-def test_select_model_highlights_one_panel(app):
-    outputs = app.select_model("mlp")
+def test_select_model_highlights_one_panel_and_lists_its_layers(app):
+    outputs = app.select_model("cnn")
     classes = [panel.elem_classes for panel in outputs[:5]]
-    assert classes[1] == ["panel", "selected"] and all("selected" not in c for i, c in enumerate(classes) if i != 1)
+    assert classes[3] == ["panel", "selected"] and all("selected" not in c for i, c in enumerate(classes) if i != 3)
+    picker = outputs[5]
+    assert [value for _, value in picker.choices] == app.predictor.layer_names["cnn"] and len(picker.choices) == 3
+    assert picker.value == picker.choices[0][1]
 
 
 def probabilities(*tops, confidence=0.95):

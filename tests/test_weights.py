@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 
 from digitpad import drawn
-from digitpad.models import MODEL_NAMES
+from digitpad.catalog import MODEL_NAMES
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 # Floors on the 10,000 MNIST test digits. The fixture is a 600-digit sample of them, so a model's
-# accuracy on it wanders around its full-test accuracy: the fixture must reach the floor less two
-# standard errors of a 600-digit sample, and metrics.json (the full test set) the floor itself.
+# accuracy on it wanders around its full-test accuracy: the fixture must reach the floor less three
+# standard errors of a 600-digit sample (a model right at the floor fails this 0.1 % of the time;
+# at two, cnn_batchnorm, at 99.34 % on the full set, failed with 9 errors in 600), and metrics.json
+# (the full test set) the floor itself.
 MNIST_FLOORS = {"perceptron": 0.92, "mlp": 0.975, "mlp_dropout": 0.975, "cnn": 0.965, "cnn_batchnorm": 0.993}
 # ... and on drawn canvases (digitpad.drawn): 2,000 from the test set in metrics.json, and 300
 # rendered here from fixture digits.
@@ -22,8 +24,8 @@ DRAWN_FLOORS = {"perceptron": 0.82, "mlp": 0.92, "mlp_dropout": 0.93, "cnn": 0.9
 
 
 def sample_floor(floor, size):
-    """The floor less two standard errors of a sample of `size` digits."""
-    return floor - 2 * math.sqrt(floor * (1 - floor) / size)
+    """The floor less three standard errors of a sample of `size` digits."""
+    return floor - 3 * math.sqrt(floor * (1 - floor) / size)
 
 
 @pytest.mark.parametrize("key", MODEL_NAMES)

@@ -69,24 +69,32 @@ def vary_strokes(images):
     return tf.where(choice == 0, thicker, tf.where(choice == 1, thinner, images))
 
 
-def training_pipeline(x, y, x_normalised=None, augment=1.0, normalised_share=0.25, seed=0):
+def training_pipeline(x, y, x_normalised=None, augment=1.0, normalised_share=0.25, seed=0, real=None,
+                      real_repeats=0):
     """Shuffled, augmented batches.
 
     `x_normalised` is the same digits after `preprocess.to_mnist` (strokes redrawn at MNIST's pen
     width): each epoch shows a `normalised_share` of the digits, at random, that way, so the models
-    learn both the raw MNIST look and the look of a drawing after preprocessing. `augment` is the
-    strength of the geometric augmentation (0: none).
+    learn both the raw MNIST look and the look of a drawing after preprocessing. `real` is
+    (images, labels) of real handwriting already read through `to_mnist`, each shown `real_repeats`
+    times an epoch: a few thousand digits next to 55,000 would otherwise hardly count. `augment` is
+    the strength of the geometric augmentation (0: none), applied to both.
     """
-    sources = (x, y) if x_normalised is None else (x, x_normalised, y)
-    dataset = tf.data.Dataset.from_tensor_slices(sources).cache().shuffle(len(x), seed=seed)
-    dataset = dataset.batch(BATCH_SIZE)
-    if x_normalised is not None:
-        # Chosen per digit, but on whole batches: a per-digit map cost 6 ms a batch.
-        def pick(raw, normalised, labels):
-            chosen = tf.random.uniform([tf.shape(labels)[0], 1, 1]) < normalised_share
-            return tf.where(chosen, normalised, raw), labels
+    x_normalised = x if x_normalised is None else x_normalised
+    dataset = tf.data.Dataset.from_tensor_slices((x, x_normalised, y))
+    if real is not None and real_repeats:
+        real_x, real_y = real
+        # Real digits are stroke-normalised already: "raw" and "normalised" are the same picture.
+        dataset = dataset.concatenate(tf.data.Dataset.from_tensor_slices((real_x, real_x, real_y)).repeat(real_repeats))
+    size = int(dataset.cardinality())
+    dataset = dataset.cache().shuffle(size, seed=seed).batch(BATCH_SIZE)
 
-        dataset = dataset.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
+    # Chosen per digit, but on whole batches: a per-digit map cost 6 ms a batch.
+    def pick(raw, normalised, labels):
+        chosen = tf.random.uniform([tf.shape(labels)[0], 1, 1]) < normalised_share
+        return tf.where(chosen, normalised, raw), labels
+
+    dataset = dataset.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
         geometry = augmenter(augment, seed)
 

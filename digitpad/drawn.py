@@ -1,6 +1,6 @@
 """Drawn-digit canvases: MNIST digits redrawn the way people draw them on the sketchpad.
 
-Each digit's skeleton is traced with a round brush 12-40 px wide on an 800x800 transparent RGBA
+Each digit's skeleton is traced with a round brush 6-20 px wide on a 400x400 transparent RGBA
 canvas, the digit 30-80 % of the canvas high, anywhere on it, slightly rotated and slanted. These
 canvases go through `preprocess.to_mnist` like a real drawing, so they measure what MNIST accuracy
 does not: brush width, size and position. `python -m digitpad.drawn --out DIR` draws digits of the test fixture as PNGs (the app's examples).
@@ -15,8 +15,8 @@ from skimage.morphology import skeletonize
 from skimage.transform import resize
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "mnist_test_sample.npz"
-CANVAS = 800
-BRUSH = (12, 40)  # px
+CANVAS = 400  # px a side: the sketchpad's canvas (digitpad.sketchpad), shown larger on screen
+BRUSH = (6, 20)  # px on that canvas: 1.5-5 % of its side
 HEIGHT = (0.30, 0.80)  # of the canvas
 
 
@@ -27,8 +27,37 @@ def trace(digit: np.ndarray) -> np.ndarray:
     return np.stack([xs, ys], axis=1) / 4.0
 
 
+def strokes(digit: np.ndarray, shortest=2.0) -> list:
+    """The digit's skeleton as pen strokes: [(N, 2) float (x, y) points in 28-px units, in drawing order].
+
+    A stroke starts at a loose end of the skeleton (else anywhere on a loop) and follows it,
+    preferring straight-on steps, until it runs out of unvisited pixels; what is left starts the
+    next stroke. Strokes shorter than `shortest` (28-px units) are spurs of the skeleton and dropped.
+    For replaying real handwriting as mouse drags (the browser benchmark and tests).
+    """
+    remaining = set(zip(*np.nonzero(skeletonize(resize(digit, (112, 112), order=1) > 0.4))))
+
+    def neighbours(pixel):
+        y, x = pixel
+        return [(y + dy, x + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy or dx) and (y + dy, x + dx) in remaining]
+
+    found = []
+    while remaining:
+        path = [min(remaining, key=lambda p: (len(neighbours(p)), p))]  # a loose end, topmost first
+        remaining.discard(path[0])
+        while next_pixels := neighbours(path[-1]):
+            heading = np.subtract(path[-1], path[-2]) if len(path) > 1 else np.zeros(2)
+            path.append(max(next_pixels, key=lambda p: np.dot(np.subtract(p, path[-1]), heading)
+                            - 0.1 * abs(p[0] - path[-1][0]) * abs(p[1] - path[-1][1])))
+            remaining.discard(path[-1])
+        points = np.array(path, float)[:, ::-1] / 4.0
+        if len(points) > 1 and np.abs(np.diff(points, axis=0)).sum() >= shortest:
+            found.append(points)
+    return found
+
+
 def render(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
-    """An 800x800 RGBA canvas with the MNIST digit (28x28 in [0, 1]) drawn at random as people do."""
+    """A CANVAS x CANVAS RGBA canvas with the MNIST digit (28x28 in [0, 1]) drawn at random as people do."""
     return draw(digit, brush=rng.uniform(*BRUSH), height=rng.uniform(*HEIGHT), place=rng.uniform(0, 1, 2),
                 angle=rng.uniform(-8, 8), slant=rng.uniform(-0.15, 0.15))
 

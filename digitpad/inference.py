@@ -28,7 +28,7 @@ TOO_SMALL = 0.04  # ink box under 4 % of the canvas: a dot or a scribble, not a 
 class Prediction:
     image: np.ndarray  # the (28, 28) input the models saw
     probabilities: dict = field(default_factory=dict)  # {key: (10,) softmax}; empty when there is no prediction
-    layers: dict = field(default_factory=dict)  # {key: [(layer name, activations), ...]} of the model asked for
+    layers: dict = field(default_factory=dict)  # {key: [(layer name, activations), ...]} of the models asked for
     message: str = ""  # for the user: why there is no prediction, or a caveat about it
 
     def first_layer(self, key):
@@ -95,7 +95,8 @@ class Predictor:
         self._gradients = {}
 
     def predict(self, image, layers_of=None) -> Prediction:
-        """All five models' probabilities, and the shown layers' activations of the model `layers_of`."""
+        """All five models' probabilities, and the shown layers' activations of `layers_of`: one model's
+        key, or several (the fused call computes them all anyway; only their copies cost)."""
         try:
             drawing = preprocess.read_drawing(image)
         except preprocess.DrawingError as error:
@@ -108,7 +109,7 @@ class Predictor:
         probabilities = {key: out[0].numpy()[0] for key, out in outputs.items()}
         layers = {
             key: [(name, outputs[key][i + 1].numpy()[0]) for i, name in enumerate(self.layer_names[key])]
-            for key in ([layers_of] if layers_of else [])
+            for key in ([layers_of] if isinstance(layers_of, str) else layers_of or [])
         }
         return Prediction(drawing.image, probabilities, layers)
 

@@ -8,6 +8,8 @@ probabilities over the ten digits.
 import keras
 from keras import layers
 
+from digitpad.catalog import MODEL_NAMES  # noqa: F401  (its home is catalog; a public name here too)
+
 # (filters, kernel size, stride) of the article's three convolutions, shared by both CNNs.
 CONV_STACK = [(12, 3, 1), (24, 6, 2), (32, 6, 2)]
 MLP_HIDDEN = [128, 64, 32]

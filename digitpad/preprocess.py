@@ -20,8 +20,11 @@ SCALE = 4  # strokes are redrawn at 4x resolution, then area-averaged down: MNIS
 # MNIST's median stroke is 2.8 px wide (ink mass / skeleton length, measured on the training set).
 STROKE_RADIUS = 4.7  # in SCALE px; calibrated so MNIST digits keep their median stroke width
 MIN_SIDE = 8  # smaller images cannot hold a readable digit
+MAX_SIDE = 4096  # px: far above the canvas; bigger images are refused before they are decoded
+MAX_PIXELS = MAX_SIDE * MAX_SIDE
 MIN_CONTRAST = 32  # of 255: fainter marks are noise, not ink
-MAX_INK = 0.6  # a "drawing" covering more of its box than this is a filled area, not strokes
+MAX_INK = 0.6  # a "drawing" covering more of its box than this is a filled area, not strokes ...
+MAX_BLOB_ASPECT = 2.0  # ... unless the box is this elongated: a thick bar is a "1", its skeleton the line
 
 
 class DrawingError(ValueError):
@@ -84,6 +87,12 @@ def ink_strength(image) -> np.ndarray:
     return (-signed if background >= 128 else signed).clip(0, 255).astype(np.uint8)
 
 
+def check_size(width, height):
+    """DrawingError, naming the size, for an image too large to be a drawing (see MAX_SIDE)."""
+    if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
+        raise DrawingError(f"The image is {width}x{height} px; DigitPad accepts at most {MAX_SIDE}x{MAX_SIDE} px.")
+
+
 def _as_uint8(image) -> np.ndarray:
     """(H, W) or (H, W, C) uint8 from a Sketchpad value, a PIL image or a numpy array of any dtype."""
     if image is None:
@@ -91,11 +100,14 @@ def _as_uint8(image) -> np.ndarray:
     if isinstance(image, dict):  # gr.Sketchpad / gr.ImageEditor value
         image = _flatten_editor_value(image)
     if isinstance(image, Image.Image):
+        check_size(*image.size)  # before its pixels are decoded: a PIL image may still be a lazy file
         if image.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "I", "F", "1"):
             image = image.convert("RGBA")
         image = np.asarray(image)
     if not isinstance(image, np.ndarray):
         raise DrawingError(f"Expected an image, got {type(image).__name__}.")
+    if image.ndim >= 2:
+        check_size(image.shape[1], image.shape[0])
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (2, 3, 4)):
@@ -180,8 +192,9 @@ def _redraw_strokes(crop: np.ndarray) -> np.ndarray:
         ratio = target / max(crop.shape)
         size = (max(1, round(crop.shape[1] * ratio)), max(1, round(crop.shape[0] * ratio)))
         crop = np.asarray(Image.fromarray(crop.astype(np.uint8) * 255).resize(size, Image.BILINEAR)) > 96
-    # A filled area has no meaningful skeleton; keep its outline as strokes instead.
-    if crop.mean() > MAX_INK:
+    # A filled blob has no meaningful skeleton; keep its outline as strokes instead. (A thick, filled
+    # bar is a "1" written with a broad pen: its outline would read as a 0, its skeleton is right.)
+    if crop.mean() > MAX_INK and max(crop.shape) < MAX_BLOB_ASPECT * min(crop.shape):
         crop = crop ^ ndimage.binary_erosion(crop, iterations=2)
     pad = int(np.ceil(STROKE_RADIUS)) + 2
     skeleton = skeletonize(np.pad(crop, pad))

@@ -11,92 +11,15 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from digitpad import plots
+from digitpad import plots, views
 from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_weight_files
 from digitpad.sketchpad import ACTIVATE_BRUSH, CLEAR_CANVAS, drawing_pad
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"
-UNSURE = 0.5  # a top probability under this is reported as "unsure"
-UNITS_SHOWN = 12  # first-layer units shown for the MLPs
+MAX_QUEUE = 64  # requests waiting at once, all events together
 
-# ---------------------------------------------------------------- what each view computes
-
-
-def label_value(probabilities):
-    """gr.Label value: all ten digits with their probabilities."""
-    return {str(digit): float(p) for digit, p in enumerate(probabilities)}
-
-
-def agreement(prediction):
-    """(state, HTML): do the five agree, and how sure are they? state is one of
-    'empty', 'agree', 'unsure', 'disagree'."""
-    if not prediction.probabilities:
-        return "empty", f"<div class='verdict empty'>{prediction.message}</div>"
-    guesses = {key: int(p.argmax()) for key, p in prediction.probabilities.items()}
-    confidence = {key: float(p.max()) for key, p in prediction.probabilities.items()}
-    votes = np.bincount(list(guesses.values()), minlength=10)
-    chips = "".join(
-        f"<span class='chip{' low' if confidence[k] < UNSURE else ''}'>{DISPLAY_NAMES[k]}: "
-        f"<b>{guesses[k]}</b> {confidence[k]:.0%}</span>"
-        for k in MODEL_NAMES
-    )
-    if max(confidence.values()) < UNSURE or votes.max() <= 2:
-        state, text = "unsure", "This doesn't look like a digit to the models: they are unsure or scattered."
-    elif votes.max() == len(guesses) and min(confidence.values()) >= UNSURE:
-        state, text = "agree", f"All five models say <b>{votes.argmax()}</b>."
-    else:
-        state = "disagree"
-        dissent = [DISPLAY_NAMES[k] for k, g in guesses.items() if g != votes.argmax() or confidence[k] < UNSURE]
-        text = f"Mostly <b>{votes.argmax()}</b>, but not sure or not agreed: {', '.join(dissent)}."
-    return state, f"<div class='verdict {state}'>{text}</div><div class='chips'>{chips}</div>"
-
-
-def layer_gallery(predictor, prediction, key, layer_index):
-    """(gallery items, note) for one shown layer of a model on the current drawing."""
-    from digitpad.inference import first_weighted_layer  # loaded by now, with the models
-
-    first_layer = first_weighted_layer(predictor.models[key])
-    name, values = prediction.layers[key][layer_index]
-    if values.ndim == 3:  # a convolution block: one feature map per filter
-        first = layer_index == 0
-        kernels = first_layer.get_weights()[0] if first else None
-        top = float(values.max()) or 1.0  # one scale for all maps of the layer: comparable brightness
-        items = []
-        for f in range(values.shape[-1]):
-            feature = plots.fit_height(plots.activation(values[..., f], top), 168)
-            caption = f"filter {f + 1}: max {values[..., f].max():.2f}"
-            if first:
-                kernel = plots.fit_height(plots.weights(kernels[:, :, 0, f]), 168)
-                feature, caption = plots.side_by_side(kernel, feature), f"filter {f + 1}: 3x3 kernel | feature map"
-            items.append((feature, caption))
-        note = (f"**{name}** of {DISPLAY_NAMES[key]}"
-                + (", after batch norm and ReLU" if "batchnorm" in key else ", linear (no activation)")
-                + f": what each filter responds to in your drawing (bright = strong; one scale, max {top:.2f}).")
-        if first:
-            note += " Left of each map, its 3x3 kernel (red positive, blue negative)."
-        return items, note
-    kernel = first_layer.get_weights()[0].reshape(28, 28, -1)
-    if key == "perceptron":
-        items = [(plots.fit_height(plots.weights(kernel[..., d]), 168), f"digit {d}: p = {values[d]:.0%}")
-                 for d in range(10)]
-        note = ("**No convolution**: the perceptron is one Dense layer. These are its ten 28x28 class templates: "
-                "red pixels vote for the digit when inked, blue ones against.")
-        return items, note
-    strongest = np.argsort(-values)[:UNITS_SHOWN]
-    items = [(plots.fit_height(plots.weights(kernel[..., u]), 168), f"unit {u}: activation {values[u]:.2f}")
-             for u in strongest]
-    note = (f"**No convolution**: {DISPLAY_NAMES[key]} starts with a Dense layer of {first_layer.units} units, each "
-            f"looking at the whole image. Here, the weights of the {UNITS_SHOWN} units your drawing excites most "
-            "(red = ink here excites the unit, blue = inhibits it).")
-    return items, note
-
-
-def accuracy_line(result):
-    if not result:
-        return "not evaluated yet"
-    return (f"MNIST test **{result['mnist_accuracy']:.2%}** · drawn **{result['drawn_accuracy']:.1%}** · "
-            f"{result['parameters']:,} parameters")
+# ---------------------------------------------------------------- the app's state and handlers
 
 
 class DigitPad:
@@ -122,24 +45,31 @@ class DigitPad:
         except WeightsError as error:
             raise gr.Error(str(error)) from None
 
-    def predict(self, sketch):
-        """Five probability panels and the agreement summary: the `predict` API."""
-        prediction = self.predictor.predict(sketch)
-        labels = [label_value(prediction.probabilities[k]) if prediction.probabilities else None for k in MODEL_NAMES]
-        return *labels, agreement(prediction)[1]
+    def read(self, sketch, key, layer_name):
+        """The page's one event per drawing: drawing -> one Prediction -> every view, in one response.
 
-    def explain(self, sketch, key, layer_name):
-        """What the models see, the chosen model's layer activations and its saliency."""
-        prediction = self.predictor.predict(sketch, layers_of=key)
-        seen = plots.gray(prediction.image)
+        The Prediction (with every model's layers) is kept in the session, so that picking another
+        model or layer redraws its views from it instead of reading the canvas again.
+        """
+        prediction = self.predictor.predict(sketch, layers_of=MODEL_NAMES)
+        return (prediction, *views.panels(prediction), views.agreement(prediction)[1], views.seen(prediction),
+                *self.inspect(prediction, key, layer_name))
+
+    def inspect(self, prediction, key, layer_name):
+        """The chosen model's layer gallery, its note and its saliency, from the session's Prediction."""
+        if prediction is None or not prediction.probabilities:
+            message = prediction.message if prediction is not None else "Draw a digit"
+            return [], f"*{message}*", gr.Image(None, label="Saliency")
         names = self.predictor.layer_names[key]
-        index = names.index(layer_name) if layer_name in names else 0
-        if not prediction.probabilities:
-            return seen, [], f"*{prediction.message}*", None
-        items, note = layer_gallery(self.predictor, prediction, key, index)
-        top = int(prediction.probabilities[key].argmax())
-        saliency = plots.saliency_overlay(prediction.image, self.predictor.saliency(key, prediction.image, top))
-        return seen, items, note, gr.Image(saliency, label=f"Saliency: the pixels that pushed it toward {top}")
+        items, note = views.layer_gallery(self.predictor, prediction, key, names.index(layer_name)
+                                          if layer_name in names else 0)
+        picture, caption = views.saliency(self.predictor, prediction, key)
+        return items, note, gr.Image(picture, label=caption)
+
+    def predict(self, sketch):
+        """Five probability panels and the agreement summary: the `predict` API (the page does not wait on it)."""
+        prediction = self.predictor.predict(sketch)
+        return *views.panels(prediction), views.agreement(prediction)[1]
 
     def _insight(self, key):
         """The chosen model's test-set views: confusion matrix, training curves, worst mistakes."""
@@ -184,6 +114,7 @@ def build_demo(weights_dir=None):
     """The page. Weights come from `weights_dir`, else $DIGITPAD_WEIGHTS, else weights/."""
     app = DigitPad(weights_dir or os.environ.get("DIGITPAD_WEIGHTS") or ROOT / "weights")
     with gr.Blocks(title="DigitPad: five models read your handwriting") as demo:
+        current = gr.State()  # the Prediction of the drawing on the pad
         gr.Markdown(
             "# ✏️ DigitPad\nDraw a digit. Five TensorFlow models, from a one-layer perceptron to a batch-normalised "
             "CNN, read it at once; compare their answers and look inside the one you pick."
@@ -204,7 +135,7 @@ def build_demo(weights_dir=None):
                 with gr.Column(min_width=150):
                     panels.append(gr.Label(num_top_classes=10, label=DISPLAY_NAMES[key], elem_id=f"panel-{key}",
                                            elem_classes=["panel", "selected"] if key == "cnn_batchnorm" else ["panel"]))
-                    gr.Markdown(accuracy_line(app.metrics.get(key)), elem_classes=["accuracy"])
+                    gr.Markdown(views.accuracy_line(app.metrics.get(key)), elem_classes=["accuracy"])
         gr.Markdown("## Inside a model")
         with gr.Row():
             choice = gr.Dropdown([(DISPLAY_NAMES[k], k) for k in MODEL_NAMES], value="cnn_batchnorm",
@@ -215,25 +146,30 @@ def build_demo(weights_dir=None):
                 layer_note = gr.Markdown("*Draw a digit to see what this model's first layer responds to.*")
                 activations = gr.Gallery(label="Activations", columns=6, height="auto", format="png",
                                          elem_id="activations", object_fit="contain")
-            saliency = gr.Image(label="Saliency", interactive=False, buttons=[], scale=1, format="png")
+            saliency = gr.Image(label="Saliency", interactive=False, buttons=[], scale=1, format="png", elem_id="saliency")
         with gr.Accordion("How this model did on the 10,000 MNIST test digits", open=False):
             with gr.Row():
                 confusion = gr.Image(label="Confusion matrix", interactive=False, buttons=[], format="png")
                 curves = gr.Image(label="Training curves", interactive=False, buttons=[], format="png")
             worst = gr.Gallery(label="Its most confident mistakes", columns=6, height="auto", format="png")
 
-        gr.on([sketch.change], app.predict, sketch, [*panels, verdict], api_name="predict", trigger_mode="always_last",
-              show_progress="hidden")
-        gr.on([sketch.change, choice.change, layer.change], app.explain, [sketch, choice, layer],
-              [seen, activations, layer_note, saliency], api_visibility="private", trigger_mode="always_last",
-              show_progress="hidden")
-        # Loading an example into the sketchpad does not fire its change event: run both steps explicitly.
-        examples.load_input_event.then(app.predict, sketch, [*panels, verdict], api_visibility="private").then(
-            app.explain, [sketch, choice, layer], [seen, activations, layer_note, saliency], api_visibility="private")
+        # One event per drawing updates every view from one Prediction (kept in `current`).
+        drawing_views = [current, *panels, verdict, seen, activations, layer_note, saliency]
+        sketch.change(app.read, [sketch, choice, layer], drawing_views, api_visibility="private",
+                      trigger_mode="always_last", show_progress="hidden")
+        # Loading an example into the sketchpad does not fire its change event: read it explicitly.
+        examples.load_input_event.then(app.read, [sketch, choice, layer], drawing_views, api_visibility="private")
+        gr.on([choice.change, layer.change], app.inspect, [current, choice, layer], [activations, layer_note, saliency],
+              api_visibility="private", trigger_mode="always_last", show_progress="hidden")
+        # The API: same inputs and outputs as ever, triggered by nothing on the page.
+        gr.on([], app.predict, sketch, [*panels, verdict], api_name="predict")
         choice.change(app.select_model, choice, [*panels, layer, confusion, curves, worst], api_visibility="private")
         demo.load(app.select_model, choice, [*panels, layer, confusion, curves, worst], api_visibility="private")
         # In the browser only: setting the value to None from the server would re-mount the editor.
         clear.click(None, js=CLEAR_CANVAS)
+    # A bounded queue: a flood of requests is refused at the door instead of piling up in memory.
+    # (Each event serves one request at a time; a refused image costs about a millisecond of it.)
+    demo.queue(max_size=MAX_QUEUE)
     return demo
 
 

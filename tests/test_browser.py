@@ -93,6 +93,32 @@ def test_draw_one_then_clear_then_zero(page):
     page.screenshot(path=ARTIFACTS / "browser-zero.png", full_page=True)
 
 
+def test_every_view_shows_the_final_drawing_of_a_two_stroke_digit(page):
+    """A "1", then at once a bar across its top: a "7". While the first stroke's answer is on its
+    way the second is drawn; once the page settles, every view must show the 7, none the 1."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from digitpad import browserbench
+
+    views = browserbench.APP_VIEWS
+    page.evaluate(browserbench.OBSERVE, views)
+    stroke(page, [(0.6, 0.2 + 0.6 * i / 30) for i in range(31)])  # the stem
+    stroke(page, [(0.3 + 0.3 * i / 20, 0.2) for i in range(21)])  # the bar: now a 7
+    marks = browserbench.settle(page, timeout=30)
+    assert all(max(stamps) > marks["mouseup"][-1] for stamps in marks["views"].values())  # each view answered
+    expect(page.locator("#verdict .verdict b")).to_have_text("7")  # "All five say 7" or "Mostly 7, but..."
+    expect(top_guess(page, "cnn_batchnorm")).to_have_text("7")
+    expect(page.locator("#saliency")).to_contain_text("pushed it toward 7")
+    seen = page.request.get(page.locator("#seen img").get_attribute("src")).body()
+    image = np.asarray(Image.open(io.BytesIO(seen)).convert("L").resize((28, 28), Image.BOX)) / 255
+    columns = np.nonzero(image.max(axis=0) > 0.3)[0]
+    assert np.ptp(columns) >= 8  # the 7's bar is there: a lone "1" is at most a few pixels wide
+    page.screenshot(path=ARTIFACTS / "browser-two-strokes.png", full_page=True)
+
+
 def test_phone_drawing_with_a_finger(browser, app_url):
     context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
                                   device_scale_factor=2)

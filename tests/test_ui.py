@@ -6,7 +6,8 @@ import pytest
 from digitpad import drawn
 from digitpad.catalog import MODEL_NAMES
 from digitpad.inference import Prediction
-from digitpad.ui import DigitPad, agreement
+from digitpad.ui import DigitPad
+from digitpad.views import agreement
 from tests.conftest import ROOT
 
 
@@ -21,7 +22,7 @@ def sketch_value(image):
 
 
 def test_handler_returns_all_five_panels(app, digits):
-    outputs = app.predict(sketch_value(np.asarray(drawn.draw(digits[6], brush=30, height=0.5))))
+    outputs = app.predict(sketch_value(np.asarray(drawn.draw(digits[6], brush=15, height=0.5))))
     panels, verdict = outputs[:5], outputs[5]
     assert len(outputs) == 6
     for panel in panels:
@@ -36,16 +37,33 @@ def test_empty_canvas_says_draw_a_digit(app):
     assert "Draw a digit" in app.predict(None)[5]
 
 
+def test_one_reading_updates_every_view(app, digits):
+    value = sketch_value(np.asarray(drawn.draw(digits[9], brush=15, height=0.5)))
+    prediction, *panels, verdict, seen, items, note, saliency = app.read(value, "cnn_batchnorm", None)
+    assert set(prediction.layers) == set(MODEL_NAMES)  # kept for the other models' views
+    assert max(panels[4], key=panels[4].get) == "9" and "<b>9</b>" in verdict
+    assert seen.shape == (224, 224) and len(items) == 12
+    assert saliency.label == "Saliency: the pixels that pushed it toward 9"
+
+
 @pytest.mark.parametrize("key", MODEL_NAMES)
-def test_explain_every_model_and_layer(app, digits, key):
-    value = sketch_value(np.asarray(drawn.draw(digits[9], brush=30, height=0.5)))
+def test_inspect_every_model_and_layer_from_the_kept_prediction(app, digits, key, monkeypatch):
+    value = sketch_value(np.asarray(drawn.draw(digits[9], brush=15, height=0.5)))
+    prediction = app.read(value, "cnn_batchnorm", None)[0]
+    # Inspecting reads no canvas: the kept Prediction is all it needs.
+    monkeypatch.setattr(app.predictor, "predict", lambda *args, **kwargs: pytest.fail("read the canvas again"))
     for layer in app.predictor.layer_names[key]:
-        seen, items, note, saliency = app.explain(value, key, layer)
-        assert seen.shape == (224, 224)
+        items, note, saliency = app.inspect(prediction, key, layer)
         assert len(items) >= 10 and all(image.ndim == 3 for image, _ in items)
         assert ("No convolution" in note) == (key not in ("cnn", "cnn_batchnorm"))
-    conv_items = app.explain(value, "cnn", app.predictor.layer_names["cnn"][0])[1]
+        assert saliency.value is not None
+    conv_items = app.inspect(prediction, "cnn", app.predictor.layer_names["cnn"][0])[0]
     assert len(conv_items) == 12 and "kernel" in conv_items[0][1]  # each map next to its 3x3 kernel
+
+
+def test_inspect_without_a_drawing_says_so(app):
+    items, note, saliency = app.inspect(None, "cnn", None)
+    assert items == [] and "Draw a digit" in note
 
 
 def test_select_model_highlights_one_panel_and_lists_its_layers(app):

@@ -1,0 +1,184 @@
+"""Hostile uploads against DigitPad on this machine: `python -m digitpad.hostile [--url URL]`.
+
+Small files that claim huge images (header bombs), sent through `gradio_client` as a hostile
+visitor would, then a flood of them while one honest caller draws ten digits. Prints how long each
+refusal took and what it said, the honest caller's answers and latencies, and the server's resident
+memory before, at its peak and after. Without --url it starts `python app.py` itself (and can then
+read the server's memory).
+
+The file makers are also what tests/test_hostile.py sends.
+"""
+
+import argparse
+import io
+import struct
+import threading
+import time
+import zlib
+from pathlib import Path
+
+from PIL import Image, PngImagePlugin
+
+TARGETS = {"refusal_s": 0.5, "honest_s": 2.0, "peak_rss_mb": 1200}
+
+
+# ---------------------------------------------------------------- hostile files
+
+
+def _chunk(kind, payload):
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def png_bomb(width, height):
+    """A valid all-black 1-bit PNG of width x height: a few tens of KB that decode to width*height pixels."""
+    row = b"\x00" + bytes((width + 7) // 8)  # filter byte + one row of zero bits
+    compressor = zlib.compressobj(9)
+    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grayscale
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", body) + _chunk(b"IEND", b"")
+
+
+def jpeg_bomb(width, height):
+    """A tiny JPEG whose frame header claims width x height (what a decoder would allocate)."""
+    data = bytearray(_encoded(Image.new("L", (8, 8)), "JPEG"))
+    frame = data.index(b"\xff\xc0")  # SOF0: marker, length (2), precision (1), height (2), width (2)
+    data[frame + 5 : frame + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def webp_wide(width, height=8):
+    """A real, tiny WebP far wider than any drawing (WebP itself stops at 16383 px a side)."""
+    return _encoded(Image.new("L", (width, height)), "WEBP")
+
+
+def png_text_bomb(megabytes=8):
+    """A small PNG carrying a compressed text chunk that inflates to `megabytes` MB."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "A" * (megabytes << 20), zip=True)
+    return _encoded(Image.new("L", (64, 64)), "PNG", pnginfo=info)
+
+
+def gif_named_png():
+    """A GIF (not a format a canvas exports) whose name says .png."""
+    return _encoded(Image.new("L", (64, 64)), "GIF")
+
+
+def _encoded(image, fmt, **options):
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+HOSTILE_FILES = {
+    "png 12000x12000": ("bomb.png", lambda: png_bomb(12000, 12000)),
+    "png 20000x20000": ("bomb.png", lambda: png_bomb(20000, 20000)),
+    "jpeg 30000x30000 header": ("bomb.jpg", lambda: jpeg_bomb(30000, 30000)),
+    "webp 16000x8": ("wide.webp", lambda: webp_wide(16000)),
+    "png 1x100000": ("tall.png", lambda: png_bomb(1, 100000)),
+    "png 100000x1": ("wide.png", lambda: png_bomb(100000, 1)),
+    "png with an 8 MB text chunk": ("text.png", png_text_bomb),
+    "gif named .png": ("lies.png", gif_named_png),
+}
+
+
+# ---------------------------------------------------------------- the run
+
+
+def _payload(path):
+    from gradio_client import handle_file
+
+    return {"background": None, "layers": [], "composite": handle_file(str(path))}
+
+
+def send(url, path):
+    """(seconds, answer or error message) of one /predict call."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    start = time.perf_counter()
+    try:
+        answer = client.predict(_payload(path), api_name="/predict")[5]
+    except Exception as error:  # the refusal we expect: its message is what the caller reads
+        answer = str(error)
+    return time.perf_counter() - start, answer
+
+
+def flood(url, path, count):
+    """Send `count` copies of `path` at once; returns [(seconds, answer)]."""
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(send(url, path))) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads, results
+
+
+def main(argv=None):
+    from digitpad import bench, loadtest
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="a running app (default: start `python app.py` here)")
+    parser.add_argument("--bombs", type=int, default=30)
+    args = parser.parse_args(argv)
+    folder = Path(loadtest.make_drawings(10)[0][0]).parent
+    honest = loadtest.make_drawings(10, folder)
+    bombs = {}
+    for name, (filename, make) in HOSTILE_FILES.items():
+        bombs[name] = folder / f"{len(bombs)}_{filename}"
+        bombs[name].write_bytes(make())
+
+    process = None
+    if args.url:
+        url = args.url
+    else:
+        import sys
+
+        process, url, _, _ = bench.start_server([sys.executable, "app.py"])
+    memory = (lambda: bench.resident_mb(process.pid)) if process else (lambda: float("nan"))
+    peak = [0.0]
+    watching = threading.Event()
+
+    def watch():
+        while not watching.is_set():
+            peak[0] = max(peak[0], memory())
+            time.sleep(0.02)
+
+    failed = False
+    try:
+        send(url, honest[0][0])  # the models are loaded
+        before = memory()
+        threading.Thread(target=watch, daemon=True).start()
+        print(f"{'what was sent':<34}{'size':>9}{'answered in':>14}  what the caller read")
+        for name, path in bombs.items():
+            seconds, answer = send(url, path)
+            print(f"{name:<34}{path.stat().st_size / 1024:>7.0f}KB{seconds:>13.3f}s  {answer[:90]}")
+            failed |= seconds > TARGETS["refusal_s"]
+        threads, results = flood(url, bombs["png 12000x12000"], args.bombs)
+        honest_times, honest_right = [], 0
+        for path, digit in honest:
+            seconds, answer = send(url, path)
+            honest_times.append(seconds)
+            honest_right += f"<b>{digit}</b>" in answer
+        for thread in threads:
+            thread.join()
+        refused = sum("accepts at most" in answer for _, answer in results)
+        print(f"\n{args.bombs} x png 12000x12000 at once: {refused} refused with the size, slowest "
+              f"{max(s for s, _ in results):.2f} s")
+        print(f"honest caller meanwhile: {honest_right}/10 right, slowest {max(honest_times):.2f} s, "
+              f"median {sorted(honest_times)[5]:.2f} s")
+        after_seconds, after = send(url, honest[1][0])
+        print(f"afterwards: answered in {after_seconds:.2f} s: {after[:60]}")
+        watching.set()
+        print(f"server memory: {before:.0f} MB before, {peak[0]:.0f} MB peak, {memory():.0f} MB after")
+        failed |= (honest_right < 10 or max(honest_times) > TARGETS["honest_s"] or refused < args.bombs
+                   or peak[0] > TARGETS["peak_rss_mb"])
+    finally:
+        watching.set()
+        if process:
+            process.terminate()
+            process.wait(timeout=30)
+    print("\nall targets met" if not failed else "\nSOME TARGETS MISSED")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""What each view of the page shows, computed from one Prediction: no Gradio layout here.
+
+drawing -> `Predictor.predict` -> one Prediction -> every function below. The page (`digitpad.ui`)
+only places their results.
+"""
+
+import numpy as np
+
+from digitpad import plots
+from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES
+
+UNSURE = 0.5  # a top probability under this is reported as "unsure"
+UNITS_SHOWN = 12  # first-layer units shown for the MLPs
+
+
+def label_value(probabilities):
+    """gr.Label value: all ten digits with their probabilities."""
+    return {str(digit): float(p) for digit, p in enumerate(probabilities)}
+
+
+def panels(prediction):
+    """The five panels' gr.Label values (None each when there is no prediction)."""
+    return [label_value(prediction.probabilities[k]) if prediction.probabilities else None for k in MODEL_NAMES]
+
+
+def agreement(prediction):
+    """(state, HTML): do the five agree, and how sure are they? state is one of
+    'empty', 'agree', 'unsure', 'disagree'."""
+    if not prediction.probabilities:
+        return "empty", f"<div class='verdict empty'>{prediction.message}</div>"
+    guesses = {key: int(p.argmax()) for key, p in prediction.probabilities.items()}
+    confidence = {key: float(p.max()) for key, p in prediction.probabilities.items()}
+    votes = np.bincount(list(guesses.values()), minlength=10)
+    chips = "".join(
+        f"<span class='chip{' low' if confidence[k] < UNSURE else ''}'>{DISPLAY_NAMES[k]}: "
+        f"<b>{guesses[k]}</b> {confidence[k]:.0%}</span>"
+        for k in MODEL_NAMES
+    )
+    if max(confidence.values()) < UNSURE or votes.max() <= 2:
+        state, text = "unsure", "This doesn't look like a digit to the models: they are unsure or scattered."
+    elif votes.max() == len(guesses) and min(confidence.values()) >= UNSURE:
+        state, text = "agree", f"All five models say <b>{votes.argmax()}</b>."
+    else:
+        state = "disagree"
+        dissent = [DISPLAY_NAMES[k] for k, g in guesses.items() if g != votes.argmax() or confidence[k] < UNSURE]
+        text = f"Mostly <b>{votes.argmax()}</b>, but not sure or not agreed: {', '.join(dissent)}."
+    return state, f"<div class='verdict {state}'>{text}</div><div class='chips'>{chips}</div>"
+
+
+def seen(prediction):
+    """The 28x28 the models read, enlarged."""
+    return plots.gray(prediction.image)
+
+
+def layer_gallery(predictor, prediction, key, layer_index):
+    """(gallery items, note) for one shown layer of a model on the current drawing."""
+    from digitpad.inference import first_weighted_layer  # loaded by now, with the models
+
+    first_layer = first_weighted_layer(predictor.models[key])
+    name, values = prediction.layers[key][layer_index]
+    if values.ndim == 3:  # a convolution block: one feature map per filter
+        first = layer_index == 0
+        kernels = first_layer.get_weights()[0] if first else None
+        top = float(values.max()) or 1.0  # one scale for all maps of the layer: comparable brightness
+        items = []
+        for f in range(values.shape[-1]):
+            feature = plots.fit_height(plots.activation(values[..., f], top), 168)
+            caption = f"filter {f + 1}: max {values[..., f].max():.2f}"
+            if first:
+                kernel = plots.fit_height(plots.weights(kernels[:, :, 0, f]), 168)
+                feature, caption = plots.side_by_side(kernel, feature), f"filter {f + 1}: 3x3 kernel | feature map"
+            items.append((feature, caption))
+        note = (f"**{name}** of {DISPLAY_NAMES[key]}"
+                + (", after batch norm and ReLU" if "batchnorm" in key else ", linear (no activation)")
+                + f": what each filter responds to in your drawing (bright = strong; one scale, max {top:.2f}).")
+        if first:
+            note += " Left of each map, its 3x3 kernel (red positive, blue negative)."
+        return items, note
+    kernel = first_layer.get_weights()[0].reshape(28, 28, -1)
+    if key == "perceptron":
+        items = [(plots.fit_height(plots.weights(kernel[..., d]), 168), f"digit {d}: p = {values[d]:.0%}")
+                 for d in range(10)]
+        note = ("**No convolution**: the perceptron is one Dense layer. These are its ten 28x28 class templates: "
+                "red pixels vote for the digit when inked, blue ones against.")
+        return items, note
+    strongest = np.argsort(-values)[:UNITS_SHOWN]
+    items = [(plots.fit_height(plots.weights(kernel[..., u]), 168), f"unit {u}: activation {values[u]:.2f}")
+             for u in strongest]
+    note = (f"**No convolution**: {DISPLAY_NAMES[key]} starts with a Dense layer of {first_layer.units} units, each "
+            f"looking at the whole image. Here, the weights of the {UNITS_SHOWN} units your drawing excites most "
+            "(red = ink here excites the unit, blue = inhibits it).")
+    return items, note
+
+
+def saliency(predictor, prediction, key):
+    """(picture, caption): the pixels that pushed the model toward its answer."""
+    top = int(prediction.probabilities[key].argmax())
+    picture = plots.saliency_overlay(prediction.image, predictor.saliency(key, prediction.image, top))
+    return picture, f"Saliency: the pixels that pushed it toward {top}"
+
+
+def accuracy_line(result):
+    """A panel's measured accuracy, real handwriting first."""
+    if not result:
+        return "not evaluated yet"
+    real = (f"real handwriting (USPS) **{result['usps_test_accuracy']:.1%}** · "
+            if "usps_test_accuracy" in result else "")
+    return (f"{real}MNIST test **{result['mnist_accuracy']:.2%}** · drawn MNIST {result['drawn_accuracy']:.1%} · "
+            f"{result['parameters']:,} parameters")

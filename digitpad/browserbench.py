@@ -55,7 +55,9 @@ def benchmark_digits(count=10):
 
 def replay(page, strokes):
     """Draw the strokes (28-px units) on the pad as mouse drags."""
-    box = page.locator("#sketchpad canvas").first.bounding_box()
+    canvas = page.locator("#sketchpad canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
     for i, points in enumerate(strokes):
         if i:
             time.sleep(STROKE_PAUSE)

@@ -67,8 +67,13 @@ def main(argv=None):
                         "../shared/data)")
     parser.add_argument("--weights-dir", default="weights")
     parser.add_argument("--drawn", type=int, default=DRAWN_COUNT, help="drawn canvases per set")
+    parser.add_argument("--drawings", metavar="URL", help="only measure on the labelled drawings of this store "
+                        "(an SQLAlchemy URL, see digitpad.drawings)")
+    parser.add_argument("--record", action="store_true", help="with --drawings: add the result to metrics.json")
     args = parser.parse_args(argv)
     weights = Path(args.weights_dir)
+    if args.drawings:
+        return evaluate_drawings(args.drawings, weights, args.record)
 
     (x_train, y_train), (x_test, y_test) = data.load_mnist(args.data)
     _, (x_val, y_val) = data.split_validation(x_train, y_train)
@@ -129,9 +134,39 @@ def main(argv=None):
         "drawn_description": drawn.__doc__.split("\n\n")[1].replace("\n", " "),
         "models": results,
     }
+    earlier = _read_json(weights / "metrics.json")
+    if "drawings" in earlier:  # measured by --drawings on a store this run does not read: keep it
+        metrics["drawings"] = earlier["drawings"]
     (weights / "metrics.json").write_text(json.dumps(metrics, indent=1))
     np.savez_compressed(weights / "mistakes.npz", **mistakes)
     print_table(results)
+
+
+def _read_json(path):
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def evaluate_drawings(url, weights, record=False):
+    """The committed models on the drawings people labelled (digitpad.drawings): a table, and with
+    `record` a "drawings" entry in metrics.json (count, per-model accuracy, date)."""
+    from digitpad.drawings import DrawingStore
+
+    x, y, _ = DrawingStore(url).rows()
+    if not len(y):
+        print(f"No labelled drawings in {url}.")
+        return
+    on_drawings = Predictor(weights).predict_batch(x / 255.0)
+    accuracy = {key: scores(on_drawings[key], y)[0] for key in MODEL_NAMES}
+    print(f"\n{len(y):,} labelled drawings in {url}; per digit: {np.bincount(y, minlength=10).tolist()}")
+    print(f"{'model':<30}{'accuracy':>10}")
+    for key in MODEL_NAMES:
+        print(f"{DISPLAY_NAMES[key]:<30}{accuracy[key]:>10.2%}")
+    if record:
+        path = weights / "metrics.json"
+        metrics = _read_json(path)
+        metrics["drawings"] = {"count": len(y), "accuracy": accuracy, "date": datetime.date.today().isoformat()}
+        path.write_text(json.dumps(metrics, indent=1))
+        print(f"recorded in {path}")
 
 
 def print_table(results):

@@ -123,3 +123,18 @@ def curves_figure(history, name):
         _style(axes, f"{name}: {label}")
     accuracy.legend(fontsize=8)
     return figure
+
+
+def scores_figure(names, right, drawn):
+    """Horizontal bars: how many of the round's drawings each model read right."""
+    figure = _figure(figsize=(6.0, 2.6))
+    axes = figure.subplots()
+    positions = np.arange(len(names))[::-1]
+    axes.barh(positions, right, color="#6366f1")
+    for y, count in zip(positions, right):
+        axes.text(count + 0.1, y, f"{count} / {drawn}", va="center", fontsize=9)
+    axes.set_yticks(positions, names)
+    axes.set_xlim(0, max(drawn, 1) * 1.2)
+    axes.set_xlabel("drawings read right")
+    _style(axes, "Your round: which model reads your handwriting")
+    return figure

@@ -45,14 +45,20 @@ def to_mnist(image) -> np.ndarray:
     return read_drawing(image).image
 
 
+def flatten(image):
+    """The one image a drawing stands for: a sketchpad value's composite, or, when it has none or a
+    blank one (an example loaded as the background), its layers over its background; any other
+    image as it is."""
+    if not isinstance(image, dict):  # gr.Sketchpad / gr.ImageEditor values are dicts
+        return image
+    composite = image.get("composite")
+    if composite is not None and int(ink_strength(composite).max()) >= MIN_CONTRAST:
+        return composite
+    return _flatten_editor_value(image)
+
+
 def read_drawing(image) -> Drawing:
-    if isinstance(image, dict):  # gr.Sketchpad / gr.ImageEditor value
-        drawing = read_drawing(image["composite"]) if image.get("composite") is not None else None
-        if drawing is not None and not drawing.empty:
-            return drawing
-        # No composite, or a blank one (an example loaded as the background): flatten it ourselves.
-        return read_drawing(_flatten_editor_value(image))
-    strength = ink_strength(image)
+    strength = ink_strength(flatten(image))
     # The ink's box from per-row, then per-column peaks: no full-size temporary arrays.
     row_peaks = strength.max(axis=1)
     peak = int(row_peaks.max())
@@ -69,7 +75,7 @@ def read_drawing(image) -> Drawing:
 
 def ink_strength(image) -> np.ndarray:
     """uint8 (H, W): how much ink each pixel holds (0 = background), whatever the colours and format."""
-    pixels = _as_uint8(image)
+    pixels = as_uint8(image)
     if min(pixels.shape[:2]) < MIN_SIDE:
         height, width = pixels.shape[:2]
         raise DrawingError(f"The image is {width}x{height} px; DigitPad needs at least {MIN_SIDE}x{MIN_SIDE}.")
@@ -93,7 +99,7 @@ def check_size(width, height):
         raise DrawingError(f"The image is {width}x{height} px; DigitPad accepts at most {MAX_SIDE}x{MAX_SIDE} px.")
 
 
-def _as_uint8(image) -> np.ndarray:
+def as_uint8(image) -> np.ndarray:
     """(H, W) or (H, W, C) uint8 from a Sketchpad value, a PIL image or a numpy array of any dtype."""
     if image is None:
         raise DrawingError("Draw a digit")
@@ -132,7 +138,7 @@ def _as_uint8(image) -> np.ndarray:
 def _flatten_editor_value(value):
     """An ImageEditor value's layers over its background, as one RGBA image."""
     parts = [value.get("background")] + list(value.get("layers") or [])
-    parts = [Image.fromarray(_as_uint8(p)).convert("RGBA") if not isinstance(p, Image.Image) else p.convert("RGBA")
+    parts = [Image.fromarray(as_uint8(p)).convert("RGBA") if not isinstance(p, Image.Image) else p.convert("RGBA")
              for p in parts if p is not None]
     if not parts:
         raise DrawingError("Draw a digit")

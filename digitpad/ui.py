@@ -6,13 +6,17 @@ import json
 import os
 import sys
 import threading
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
-from digitpad import plots, views
+from digitpad import plots, preprocess, views
 from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_weight_files
+from digitpad.challenge import Session
+from digitpad.drawings import DrawingStore, StoreError
 from digitpad.sketchpad import ACTIVATE_BRUSH, CLEAR_CANVAS, drawing_pad
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +24,16 @@ EXAMPLES_DIR = ROOT / "examples"
 MAX_QUEUE = 64  # requests waiting at once, all events together
 
 # ---------------------------------------------------------------- the app's state and handlers
+
+
+@dataclass
+class Reading:
+    """One drawing as read, kept in the browser session: its Prediction feeds every view, and the
+    drawing itself is what a label (and, with consent, the store) refers to."""
+
+    prediction: object  # inference.Prediction
+    drawing: object = None  # the image as drawn; None when there was nothing to read
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 class DigitPad:
@@ -37,6 +51,12 @@ class DigitPad:
         self.mistakes = dict(np.load(mistakes)) if mistakes.exists() else {}
         self.insight = functools.lru_cache(maxsize=None)(self._insight)
         self._warming = None
+        # Labelled drawings are kept only with consent; a store that cannot be opened turns saving
+        # off (the page says why) and nothing else.
+        try:
+            self.store, self.store_problem = DrawingStore(), ""
+        except StoreError as error:
+            self.store, self.store_problem = None, str(error)
 
     @property
     def predictor(self):
@@ -52,11 +72,13 @@ class DigitPad:
         model or layer redraws its views from it instead of reading the canvas again.
         """
         prediction = self.predictor.predict(sketch, layers_of=MODEL_NAMES)
-        return (prediction, *views.panels(prediction), views.agreement(prediction)[1], views.seen(prediction),
-                *self.inspect(prediction, key, layer_name))
+        reading = Reading(prediction, preprocess.flatten(sketch) if prediction.probabilities else None)
+        return (reading, *views.panels(prediction), views.agreement(prediction)[1], views.seen(prediction),
+                *self.inspect(reading, key, layer_name), gr.Radio(value=None, interactive=reading.drawing is not None))
 
-    def inspect(self, prediction, key, layer_name):
+    def inspect(self, reading, key, layer_name):
         """The chosen model's layer gallery, its note and its saliency, from the session's Prediction."""
+        prediction = reading.prediction if reading is not None else None
         if prediction is None or not prediction.probabilities:
             message = prediction.message if prediction is not None else "Draw a digit"
             return [], f"*{message}*", gr.Image(None, label="Saliency")
@@ -70,6 +92,67 @@ class DigitPad:
         """Five probability panels and the agreement summary: the `predict` API (the page does not wait on it)."""
         prediction = self.predictor.predict(sketch)
         return *views.panels(prediction), views.agreement(prediction)[1]
+
+    def start_round(self, session):
+        """A challenge round: the ten digits in random order, a fresh round score."""
+        session = session or Session()
+        session.start_round()
+        return self._labelled_views(session, "")
+
+    def answer(self, session, reading, consent):
+        """The drawing on the pad is the digit the round asked for: score it, ask for the next."""
+        session = session or Session()
+        if not session.in_round or reading is None or reading.drawing is None:
+            gr.Warning(f"Draw a {session.wanted} first." if session.in_round else "Start a round first.")
+            return (gr.skip(),) * 8
+        label = session.wanted
+        session.answer(reading.id, reading.prediction)
+        return self._labelled_views(session, self._save(session, reading, label, consent))
+
+    def correct(self, session, reading, digit, consent):
+        """"Wrong? It was: 3": label the drawing on the pad (again: the last label counts)."""
+        session = session or Session()
+        if digit is None or reading is None or reading.drawing is None:
+            return self._labelled_views(session, gr.skip())
+        session.label(reading.id, reading.prediction, int(digit))
+        return self._labelled_views(session, self._save(session, reading, int(digit), consent))
+
+    def _save(self, session, reading, label, consent):
+        """Keep a labelled drawing if the visitor agreed and the limits allow; the line the page shows."""
+        if not consent:
+            return "Not saved: saving is off until you tick the box."
+        if self.store is None:
+            return f"Saving is off: the store cannot be used ({self.store_problem})."
+        allowed, reason = session.may_save(reading.id)
+        if not allowed:
+            return f"Not saved: {reason}."
+        try:
+            self.store.add(reading.drawing, label, reading.prediction.probabilities, session.id)
+        except (StoreError, preprocess.DrawingError) as error:
+            return f"Saving is off: the store cannot be used ({error})."
+        session.saved_one(reading.id)
+        return f"Saved as a {label} ({len(session.saved)} of yours kept). Thank you!"
+
+    def _labelled_views(self, session, status):
+        """The views every label changes: session, prompt, Next button, scoreboard, save status,
+        the round's summary and the store's figure."""
+        over = session.round_over
+        chart, misses = views.round_summary(session) if over else (None, [])
+        return (session, views.prompt(session), gr.Button(visible=session.in_round), views.scoreboard(session),
+                status, gr.Image(chart, visible=over), gr.Gallery(misses, visible=over), self.store_summary())
+
+    def store_summary(self):
+        """The owner-level figure: how the current models read every drawing people labelled and kept."""
+        if self.store is None:
+            return f"*Saving is off: the store cannot be used ({self.store_problem}).*"
+        try:
+            x, y, _ = self.store.rows()
+        except StoreError as error:
+            return f"*Saving is off: the store cannot be used ({error}).*"
+        if not len(y):
+            return views.store_figure(0, {})
+        probabilities = self.predictor.predict_batch(x / 255.0)
+        return views.store_figure(len(y), {k: float((p.argmax(axis=1) == y).mean()) for k, p in probabilities.items()})
 
     def _insight(self, key):
         """The chosen model's test-set views: confusion matrix, training curves, worst mistakes."""
@@ -114,21 +197,31 @@ def build_demo(weights_dir=None):
     """The page. Weights come from `weights_dir`, else $DIGITPAD_WEIGHTS, else weights/."""
     app = DigitPad(weights_dir or os.environ.get("DIGITPAD_WEIGHTS") or ROOT / "weights")
     with gr.Blocks(title="DigitPad: five models read your handwriting") as demo:
-        current = gr.State()  # the Prediction of the drawing on the pad
+        current = gr.State()  # the Reading of the drawing on the pad
+        session = gr.State()  # the visitor's challenge.Session: labels, round, saves
         gr.Markdown(
             "# ✏️ DigitPad\nDraw a digit. Five TensorFlow models, from a one-layer perceptron to a batch-normalised "
             "CNN, read it at once; compare their answers and look inside the one you pick."
         )
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
+                prompt = gr.Markdown("", elem_id="challenge-prompt")
                 sketch = drawing_pad()
-                clear = gr.Button("Clear", variant="secondary", elem_id="clear")
+                with gr.Row():
+                    clear = gr.Button("Clear", variant="secondary", elem_id="clear")
+                    start = gr.Button("Test the models on your handwriting", elem_id="challenge-start")
+                    next_drawing = gr.Button("Done: next digit", variant="primary", visible=False,
+                                             elem_id="challenge-next")
             with gr.Column(scale=2, min_width=260):
                 verdict = gr.HTML("<div class='verdict empty'>Draw a digit</div>", elem_id="verdict")
+                wrong = gr.Radio([str(d) for d in range(10)], label="Wrong? It was:", interactive=False,
+                                 elem_id="correction", elem_classes=["digits"])
                 seen = gr.Image(label="What the models see (28x28)", interactive=False, elem_id="seen",
                                 buttons=[], height=224, width=224, format="png")
                 examples = gr.Examples(sorted(str(p) for p in EXAMPLES_DIR.glob("*.png")), inputs=sketch,
-                                       label="Or try one of these (some are hard)", examples_per_page=13)
+                                       label="Or try one of these: MNIST digits redrawn, then (last five) real "
+                                             "handwriting from semeion and optdigits that MNIST-only models misread",
+                                       examples_per_page=18)
         with gr.Row(elem_id="panels"):
             panels = []
             for key in MODEL_NAMES:
@@ -136,6 +229,21 @@ def build_demo(weights_dir=None):
                     panels.append(gr.Label(num_top_classes=10, label=DISPLAY_NAMES[key], elem_id=f"panel-{key}",
                                            elem_classes=["panel", "selected"] if key == "cnn_batchnorm" else ["panel"]))
                     gr.Markdown(views.accuracy_line(app.metrics.get(key)), elem_classes=["accuracy"])
+        gr.Markdown("## Which model reads your handwriting?")
+        with gr.Row(equal_height=False):
+            scoreboard = gr.HTML(views.scoreboard(Session()), elem_id="scoreboard")
+            with gr.Column():
+                consent = gr.Checkbox(False, label="Save my labelled drawings to help measure the models",
+                                      elem_id="consent",
+                                      info="Kept: the drawing scaled down, its 28x28, the label, the five models' "
+                                           "answers, the time and a random id for this visit. Nothing else.")
+                save_status = gr.Markdown("", elem_id="save-status")
+                store_figure = gr.Markdown("", elem_id="store-figure")
+        with gr.Row(equal_height=False):
+            round_chart = gr.Image(label="Your round", interactive=False, buttons=[], visible=False, format="png",
+                                   elem_id="round-chart")
+            round_misses = gr.Gallery(label="What each model misread", columns=5, height="auto", format="png",
+                                      visible=False, elem_id="round-misses")
         gr.Markdown("## Inside a model")
         with gr.Row():
             choice = gr.Dropdown([(DISPLAY_NAMES[k], k) for k in MODEL_NAMES], value="cnn_batchnorm",
@@ -154,7 +262,7 @@ def build_demo(weights_dir=None):
             worst = gr.Gallery(label="Its most confident mistakes", columns=6, height="auto", format="png")
 
         # One event per drawing updates every view from one Prediction (kept in `current`).
-        drawing_views = [current, *panels, verdict, seen, activations, layer_note, saliency]
+        drawing_views = [current, *panels, verdict, seen, activations, layer_note, saliency, wrong]
         sketch.change(app.read, [sketch, choice, layer], drawing_views, api_visibility="private",
                       trigger_mode="always_last", show_progress="hidden")
         # Loading an example into the sketchpad does not fire its change event: read it explicitly.
@@ -167,6 +275,14 @@ def build_demo(weights_dir=None):
         demo.load(app.select_model, choice, [*panels, layer, confusion, curves, worst], api_visibility="private")
         # In the browser only: setting the value to None from the server would re-mount the editor.
         clear.click(None, js=CLEAR_CANVAS)
+        # Labels: the challenge's asked digit, or a correction; each updates the score and, with consent, the store.
+        labelled_views = [session, prompt, next_drawing, scoreboard, save_status, round_chart, round_misses,
+                          store_figure]
+        start.click(app.start_round, session, labelled_views, api_visibility="private").then(None, js=CLEAR_CANVAS)
+        next_drawing.click(app.answer, [session, current, consent], labelled_views,
+                           api_visibility="private").success(None, js=CLEAR_CANVAS)
+        wrong.input(app.correct, [session, current, wrong, consent], labelled_views, api_visibility="private")
+        demo.load(app.store_summary, None, store_figure, api_visibility="private")
     # A bounded queue: a flood of requests is refused at the door instead of piling up in memory.
     # (Each event serves one request at a time; a refused image costs about a millisecond of it.)
     demo.queue(max_size=MAX_QUEUE)
@@ -189,6 +305,13 @@ CSS = """
 .chip.low { opacity: 0.6; }
 .accuracy { font-size: 0.8rem; }
 .panel .output-class { padding-top: 2.4rem !important; }  /* below the two-line model names */
+#challenge-prompt h3 { margin: 0; padding: 0.4rem 0.8rem; border-radius: 8px; background: #eef2ff; }
+.digits .wrap { gap: 4px !important; } .digits label { min-width: 2.2rem; justify-content: center; }
+.scoreboard table { width: 100%; border-collapse: collapse; }
+.scoreboard td { padding: 3px 8px; border-bottom: 1px solid var(--border-color-primary); }
+.scoreboard td.count { white-space: nowrap; text-align: right; font-variant-numeric: tabular-nums; }
+.scoreboard td.bar { width: 40%; } .scoreboard td.bar span { display: block; height: 10px; border-radius: 5px;
+  background: var(--color-accent); }
 """
 
 LAUNCH_OPTIONS = {"css": CSS, "js": ACTIVATE_BRUSH, "theme": gr.themes.Soft()}

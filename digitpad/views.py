@@ -107,3 +107,47 @@ def accuracy_line(result):
             if "usps_test_accuracy" in result else "")
     return (f"{real}MNIST test **{result['mnist_accuracy']:.2%}** · drawn MNIST {result['drawn_accuracy']:.1%} · "
             f"{result['parameters']:,} parameters")
+
+
+def scoreboard(session, asked=None):
+    """HTML: right / drawn per model over the session's labelled drawings, and what is asked now."""
+    drawn, right = session.score()
+    rows = "".join(
+        f"<tr><td>{DISPLAY_NAMES[k]}</td><td class='count'>{right[k]} / {drawn}</td>"
+        f"<td class='bar'><span style='width:{100 * right[k] / max(drawn, 1):.0f}%'></span></td></tr>"
+        for k in MODEL_NAMES
+    )
+    note = ("Label drawings to score the models: take the challenge, or say what a misread drawing was."
+            if not drawn else f"{drawn} labelled drawing{'s' * (drawn != 1)} of yours so far.")
+    return f"<div class='scoreboard'><p>{note}</p><table>{rows}</table></div>"
+
+
+def prompt(session):
+    """Markdown of the challenge's state: what to draw, or how the round went."""
+    if session is None or not session.order:
+        return ""
+    if session.in_round:
+        return f"### Draw a **{session.wanted}** ({session.asked + 1} of {len(session.order)})"
+    drawn, right = session.score(in_round_only=True)
+    best = max(right.values())
+    winners = [DISPLAY_NAMES[k] for k in MODEL_NAMES if right[k] == best]
+    return (f"### Round over: {' and '.join(winners)} read{'s' * (len(winners) == 1)} your handwriting best "
+            f"({best} of {drawn})")
+
+
+def round_summary(session):
+    """(chart of the five scores, gallery of each model's misses) for a finished round."""
+    drawn, right = session.score(in_round_only=True)
+    chart = plots.to_image(plots.scores_figure([DISPLAY_NAMES[k] for k in MODEL_NAMES],
+                                               [right[k] for k in MODEL_NAMES], drawn))
+    misses = [(plots.gray(image), f"{DISPLAY_NAMES[k]} said {said} for your {label}")
+              for k in MODEL_NAMES for image, label, said in session.misses(k)]
+    return chart, misses
+
+
+def store_figure(count, accuracy):
+    """Markdown: how the models do on what visitors labelled and agreed to keep."""
+    if not count:
+        return "*No labelled drawings kept yet.*"
+    scores = " · ".join(f"{DISPLAY_NAMES[k]} **{accuracy[k]:.0%}**" for k in MODEL_NAMES)
+    return f"Drawings people labelled: **{count:,}**; accuracy on them: {scores}"

@@ -1,10 +1,13 @@
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The app's store of labelled drawings: a throwaway SQLite file, not data/ in the repository.
+os.environ.setdefault("DIGITPAD_DB", f"sqlite:///{tempfile.mkdtemp(prefix='digitpad-db-')}/drawings.sqlite")
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "mnist_test_sample.npz"
 

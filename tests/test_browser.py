@@ -138,7 +138,37 @@ def test_phone_drawing_with_a_finger(browser, app_url):
 
 def test_clicking_an_example_reads_it(page):
     examples = page.locator(".gallery-item")
-    assert examples.count() == 13
+    assert examples.count() == 18  # 13 redrawn MNIST digits, 5 real handwritten ones
     examples.nth(1).click()  # examples/1_000.png: a drawn "1"
     expect(top_guess(page, "cnn_batchnorm")).to_have_text("1", timeout=30_000)
     expect(page.locator("#activations img").first).to_be_visible(timeout=10_000)
+
+
+def test_a_challenge_round_scores_the_models_and_keeps_consented_drawings(page, digits):
+    """Ten asked digits drawn with mouse strokes, "Done" after each: the scoreboard counts ten
+    drawings for every model, the round's summary shows, and (consent ticked) ten rows are kept."""
+    import re
+
+    from digitpad import browserbench, drawn
+    from digitpad.drawings import DrawingStore
+
+    store = DrawingStore()  # the app's own ($DIGITPAD_DB, a throwaway file under the tests)
+    before = store.count()
+    page.locator("#consent input").check()
+    page.locator("#challenge-start").click()
+    for asked in range(1, 11):
+        prompt = page.locator("#challenge-prompt")
+        expect(prompt).to_contain_text(f"({asked} of 10)", timeout=10_000)
+        digit = int(re.search(r"Draw a (\d)", prompt.inner_text()).group(1))
+        page.evaluate(browserbench.OBSERVE, browserbench.APP_VIEWS)
+        browserbench.replay(page, drawn.strokes(digits[digit]))
+        browserbench.settle(page, timeout=30)
+        page.locator("#challenge-next").click()
+        expect(page.locator("#save-status")).to_contain_text(f"({asked} of yours kept)", timeout=10_000)
+    expect(page.locator("#challenge-prompt")).to_contain_text("Round over")
+    counts = page.locator("#scoreboard td.count").all_inner_texts()
+    assert len(counts) == 5 and all(re.fullmatch(r"\d+ / 10", c) for c in counts)
+    assert int(counts[-1].split()[0]) >= 8  # the batch-norm CNN reads clean MNIST digits
+    expect(page.locator("#round-chart img")).to_be_visible()
+    assert store.count() - before == 10
+    page.screenshot(path=ARTIFACTS / "browser-challenge.png", full_page=True)

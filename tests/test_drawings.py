@@ -1,0 +1,210 @@
+"""The store of labelled drawings (digitpad.drawings): round trip, concurrent writers, broken stores,
+and `evaluate --drawings` on a store built here. Against SQLite always, and against a real PostgreSQL
+server (Debian's postgresql, started here; under CI it must be there)."""
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digitpad import drawn, evaluate
+from digitpad.catalog import MODEL_NAMES
+from digitpad.drawings import DrawingStore, StoreError
+from digitpad.preprocess import to_mnist
+
+
+def canvas(digit, **options):
+    return np.asarray(drawn.draw(digit, **{"brush": 12, "height": 0.6, **options}))
+
+
+def probabilities(top):
+    return {key: np.eye(10)[top] * 0.9 + 0.01 for key in MODEL_NAMES}
+
+
+# ---------------------------------------------------------------- the servers
+
+
+def _postgres_binaries():
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL server on a Unix socket, or skip (fail under CI) saying why."""
+    if os.environ.get("DIGITPAD_TEST_POSTGRES"):
+        yield os.environ["DIGITPAD_TEST_POSTGRES"]
+        return
+    binaries = _postgres_binaries()
+    reason = None if binaries else "PostgreSQL is not installed (apt-get install postgresql)"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        reason = "the psycopg driver is not installed (pip install 'psycopg[binary]')"
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: .ci/run must provide it", pytrace=False)
+        pytest.skip(reason)
+    folder = Path(tempfile.mkdtemp(prefix="digitpad-pg-"))
+    # PostgreSQL refuses to run as root: as root, run it as the postgres user the package created.
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(folder, "postgres")
+    data = folder / "data"
+    run = lambda *command: subprocess.run([*as_user, *command], check=True, capture_output=True, timeout=120)  # noqa: E731
+    run(str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "digitpad")
+    run(str(binaries / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"),
+        "-o", f"-k {folder} -c listen_addresses='' -p 5499", "start")
+    try:
+        yield f"postgresql+psycopg://digitpad@/postgres?host={folder}&port=5499"
+    finally:
+        run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        return DrawingStore(f"sqlite:///{tmp_path / 'drawings.sqlite'}")
+    url = request.getfixturevalue("postgres_url")
+    store = DrawingStore(url)
+    with store.engine.begin() as connection:  # a clean table for each test
+        connection.exec_driver_sql("TRUNCATE drawings RESTART IDENTITY")
+    return store
+
+
+# ---------------------------------------------------------------- round trip and concurrency
+
+
+def test_round_trip(store, digits, tmp_path):
+    images = [canvas(digits[3]), canvas(digits[8], brush=18, place=(0.1, 0.9))]
+    ids = [store.add(image, label, probabilities(label), "session-a") for image, label in zip(images, (3, 8))]
+    assert ids == sorted(ids) and store.count() == 2
+    assert store.export_npz(tmp_path / "out.npz") == 2
+    with np.load(tmp_path / "out.npz") as exported:
+        assert exported["x"].dtype == np.uint8 and exported["x"].shape == (2, 28, 28)
+        for stored, image in zip(exported["x"], images):
+            assert np.array_equal(stored, (to_mnist(image) * 255).round().astype(np.uint8))
+        assert exported["y"].tolist() == [3, 8]
+        for key in MODEL_NAMES:
+            assert exported[f"predicted_{key}"].tolist() == [3, 8]
+
+
+def test_sixteen_writers_lose_and_duplicate_nothing(store, digits):
+    image = canvas(digits[5])
+    errors = []
+
+    def writer(number):
+        try:
+            for _ in range(50):
+                store.add(image, 5, probabilities(5), f"session-{number}")
+        except Exception as error:  # reported below: a lost write must fail the test, not the thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert store.count() == 800
+    with store.engine.connect() as connection:
+        ids = [row[0] for row in connection.exec_driver_sql("SELECT id FROM drawings")]
+        sessions = connection.exec_driver_sql("SELECT session, COUNT(*) FROM drawings GROUP BY session").all()
+    assert len(set(ids)) == 800 and sorted(count for _, count in sessions) == [50] * 16
+
+
+def test_bad_rows_are_refused(store, digits):
+    with pytest.raises(ValueError, match="0-9"):
+        store.add(canvas(digits[1]), 12, probabilities(1), "s")
+    with pytest.raises(ValueError, match="all five"):
+        store.add(canvas(digits[1]), 1, {"cnn": np.ones(10)}, "s")
+    assert store.count() == 0
+
+
+# ---------------------------------------------------------------- broken stores
+
+
+def test_garbage_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "drawings.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="not a database"):
+        DrawingStore(f"sqlite:///{path}")
+
+
+def test_a_locked_store_refuses_writes_with_a_reason_then_recovers(tmp_path, digits, monkeypatch):
+    import digitpad.drawings
+
+    url = f"sqlite:///{tmp_path / 'drawings.sqlite'}"
+    DrawingStore(url).add(canvas(digits[2]), 2, probabilities(2), "s")
+    monkeypatch.setattr(digitpad.drawings, "SQLITE_TIMEOUT", 0.2)
+    store = DrawingStore(url)
+    locker = sqlite3.connect(tmp_path / "drawings.sqlite")
+    locker.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            store.add(canvas(digits[2]), 2, probabilities(2), "s")
+        assert store.count() == 1  # reading goes on meanwhile
+    finally:
+        locker.rollback()
+        locker.close()
+    store.add(canvas(digits[2]), 2, probabilities(2), "s")
+    assert store.count() == 2
+
+
+def test_a_read_only_store_refuses_writes_with_a_reason(tmp_path, digits):
+    path = tmp_path / "drawings.sqlite"
+    DrawingStore(f"sqlite:///{path}").add(canvas(digits[2]), 2, probabilities(2), "s")
+    # Opened read-only (as a file without write permission is, for anyone but root).
+    store = DrawingStore(f"sqlite:///file:{path}?mode=ro&uri=true")
+    assert store.count() == 1
+    with pytest.raises(StoreError, match="readonly"):
+        store.add(canvas(digits[2]), 2, probabilities(2), "s")
+
+
+def test_a_broken_store_leaves_prediction_working(tmp_path, digits, monkeypatch):
+    from digitpad import ui
+    from digitpad.challenge import Session
+    from tests.conftest import ROOT
+
+    (tmp_path / "drawings.sqlite").write_bytes(b"garbage" * 1000)
+    monkeypatch.setenv("DIGITPAD_DB", f"sqlite:///{tmp_path / 'drawings.sqlite'}")
+    app = ui.DigitPad(ROOT / "weights")
+    assert app.store is None and "not a database" in app.store_problem
+    value = {"background": None, "layers": [], "composite": canvas(digits[4])}
+    reading, *panels, verdict = app.read(value, "cnn_batchnorm", None)[:7]
+    assert max(panels[4], key=panels[4].get) == "4"
+    session, *_, status, _, _, figure = app.correct(Session(), reading, "4", True)
+    assert "Saving is off" in status and "not a database" in status and "Saving is off" in figure
+    assert session.score()[0] == 1  # the label still counts on the scoreboard
+
+
+# ---------------------------------------------------------------- evaluate --drawings
+
+
+def test_evaluate_drawings_gives_the_accuracies_computed_by_hand(tmp_path, digits, predictor, capsys):
+    url = f"sqlite:///{tmp_path / 'drawings.sqlite'}"
+    store = DrawingStore(url)
+    # Six drawings labelled by people; two of them labelled "wrong" on purpose (a 3 said to be a 5...).
+    labelled = [(digits[0], 0), (digits[1], 1), (digits[7], 7), (digits[6], 6), (digits[3], 5), (digits[9], 4)]
+    for digit, label in labelled:
+        store.add(canvas(digit), label, probabilities(label), "s")
+    x = np.stack([to_mnist(canvas(d)) for d, _ in labelled])
+    expected = {key: float((p.argmax(axis=1) == [label for _, label in labelled]).mean())
+                for key, p in predictor.predict_batch(np.round(x * 255) / 255).items()}
+    (tmp_path / "weights").mkdir()
+    for path in (Path(__file__).parent.parent / "weights").iterdir():
+        shutil.copy(path, tmp_path / "weights")
+    evaluate.main(["--drawings", url, "--weights-dir", str(tmp_path / "weights"), "--record"])
+    printed = capsys.readouterr().out
+    recorded = __import__("json").loads((tmp_path / "weights" / "metrics.json").read_text())["drawings"]
+    assert recorded["count"] == 6
+    for key in MODEL_NAMES:
+        assert recorded["accuracy"][key] == pytest.approx(expected[key])
+        assert f"{expected[key]:.2%}" in printed

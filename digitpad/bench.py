@@ -1,6 +1,6 @@
 """Speed of DigitPad: `python -m digitpad.bench [--requests 2000] [--skip-http] [--browser]`.
 
-1. In process: `Predictor.predict` on the pad's 400x400 RGBA canvas (preprocessing, all five models,
+1. In process: `Predictor.predict` on the pad's 280x280 RGBA canvas (preprocessing, all five models,
    every model's shown layers, as the page asks for them) against the usual way, one
    `model.predict` per model; and `DrawingStore.add` of that canvas into SQLite.
 2. Over HTTP, `python app.py` against a no-op Gradio app with the same sketchpad input, both started
@@ -45,7 +45,7 @@ def bench_in_process(runs):
 
     with np.load(ROOT / "tests" / "fixtures" / "mnist_test_sample.npz") as data:
         digit = data["x"][0] / 255.0
-    canvas = np.asarray(drawn.draw(digit, brush=15, height=0.6))
+    canvas = np.asarray(drawn.draw(digit, brush=10, height=0.6))
     predictor = Predictor(ROOT / "weights")
     # As the page asks: every model's probabilities and shown layers, kept for the views.
     fused = timings(lambda: predictor.predict(canvas, layers_of=MODEL_NAMES), runs)
@@ -202,7 +202,7 @@ def main(argv=None):
     fused, separate, store = bench_in_process(args.runs)
     ms = lambda values, q: np.percentile(values, q) * 1000  # noqa: E731
     rows = [
-        ("Predictor.predict, 400x400 canvas, 5 models", f"{ms(fused, 50):.2f} ms", f"{ms(fused, 95):.2f} ms",
+        ("Predictor.predict, 280x280 canvas, 5 models", f"{ms(fused, 50):.2f} ms", f"{ms(fused, 95):.2f} ms",
          f"{np.median(separate) / np.median(fused):.0f}x faster"),
         ("  same with one model.predict per model", f"{ms(separate, 50):.1f} ms", f"{ms(separate, 95):.1f} ms", ""),
         ("DrawingStore.add, SQLite (WAL)", f"{ms(store, 50):.2f} ms", f"{ms(store, 95):.2f} ms", ""),

@@ -36,9 +36,6 @@ def _scale(images):
     return images.astype(np.float32) / 255.0
 
 
-ASPECT = 0.0  # extra independent width zoom (+-, before `strength`): digits drawn narrower or wider
-
-
 def augmenter(strength=1.0, seed=None):
     """Random geometry of a hand-drawn digit: rotation, shear, scale, shift.
 
@@ -50,9 +47,7 @@ def augmenter(strength=1.0, seed=None):
         [
             keras.layers.RandomRotation(0.03 * strength, fill_mode="constant", seed=seed),  # +-11 degrees
             keras.layers.RandomShear(0.15 * strength, 0.05 * strength, fill_mode="constant", seed=seed),
-            keras.layers.RandomZoom((-0.08 * strength, 0.08 * strength),
-                                    (-(0.08 + ASPECT) * strength, (0.08 + ASPECT) * strength) if ASPECT else None,
-                                    fill_mode="constant", seed=seed),
+            keras.layers.RandomZoom((-0.08 * strength, 0.08 * strength), fill_mode="constant", seed=seed),
             keras.layers.RandomTranslation(0.04 * strength, 0.04 * strength, fill_mode="constant", seed=seed),
         ],
         name="augment",

@@ -1,6 +1,6 @@
 """Drawn-digit canvases: MNIST digits redrawn the way people draw them on the sketchpad.
 
-Each digit's skeleton is traced with a round brush 6-20 px wide on a 400x400 transparent RGBA
+Each digit's skeleton is traced with a round brush 4-14 px wide on a 280x280 transparent RGBA
 canvas, the digit 30-80 % of the canvas high, anywhere on it, slightly rotated and slanted. These
 canvases go through `preprocess.to_mnist` like a real drawing, so they measure what MNIST accuracy
 does not: brush width, size and position. `python -m digitpad.drawn --out DIR` draws digits of the test fixture as PNGs (the app's examples).
@@ -15,8 +15,8 @@ from skimage.morphology import skeletonize
 from skimage.transform import resize
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "mnist_test_sample.npz"
-CANVAS = 400  # px a side: the sketchpad's canvas (digitpad.sketchpad), shown larger on screen
-BRUSH = (6, 20)  # px on that canvas: 1.5-5 % of its side
+CANVAS = 280  # px a side: the sketchpad's canvas (digitpad.sketchpad), shown larger on screen
+BRUSH = (4, 14)  # px on that canvas: 1.5-5 % of its side
 HEIGHT = (0.30, 0.80)  # of the canvas
 
 

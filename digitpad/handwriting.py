@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from digitpad import preprocess
+from digitpad.drawn import CANVAS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = ROOT.parent / "shared" / "data"
@@ -115,7 +116,7 @@ def held_out_digits(path=None) -> Digits:
     return Digits(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]))
 
 
-def canvas(image, size=400, height=0.6):
+def canvas(image, size=CANVAS, height=0.6):
     """A real handwritten bitmap as a sketchpad canvas: black ink on transparent RGBA, the digit
     `height` of the canvas high, in the middle (for the page's examples)."""
     ink = Image.fromarray(enlarge(image))

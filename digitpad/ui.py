@@ -57,6 +57,7 @@ class DigitPad:
             self.store, self.store_problem = DrawingStore(), ""
         except StoreError as error:
             self.store, self.store_problem = None, str(error)
+        self._store_figure = None  # the owner-level figure, measured again after each save
 
     @property
     def predictor(self):
@@ -131,6 +132,7 @@ class DigitPad:
         except (StoreError, preprocess.DrawingError) as error:
             return f"Saving is off: the store cannot be used ({error})."
         session.saved_one(reading.id)
+        self._store_figure = None
         return f"Saved as a {label} ({len(session.saved)} of yours kept). Thank you!"
 
     def _labelled_views(self, session, status):
@@ -142,17 +144,19 @@ class DigitPad:
                 status, gr.Image(chart, visible=over), gr.Gallery(misses, visible=over), self.store_summary())
 
     def store_summary(self):
-        """The owner-level figure: how the current models read every drawing people labelled and kept."""
+        """The owner-level figure: how the current models read every drawing people labelled and kept
+        (measured on page load when something was saved since, not on every load)."""
         if self.store is None:
             return f"*Saving is off: the store cannot be used ({self.store_problem}).*"
-        try:
-            x, y, _ = self.store.rows()
-        except StoreError as error:
-            return f"*Saving is off: the store cannot be used ({error}).*"
-        if not len(y):
-            return views.store_figure(0, {})
-        probabilities = self.predictor.predict_batch(x / 255.0)
-        return views.store_figure(len(y), {k: float((p.argmax(axis=1) == y).mean()) for k, p in probabilities.items()})
+        if self._store_figure is None:
+            try:
+                x, y, _ = self.store.rows()
+            except StoreError as error:
+                return f"*Saving is off: the store cannot be used ({error}).*"
+            probabilities = self.predictor.predict_batch(x / 255.0) if len(y) else {}
+            self._store_figure = views.store_figure(
+                len(y), {k: float((p.argmax(axis=1) == y).mean()) for k, p in probabilities.items()})
+        return self._store_figure
 
     def _insight(self, key):
         """The chosen model's test-set views: confusion matrix, training curves, worst mistakes."""

@@ -12,7 +12,7 @@ def client(app_url):
 
 
 def drawing(digits, digit, path):
-    drawn.draw(digits[digit], brush=30, height=0.6, place=(0.3, 0.6)).save(path)
+    drawn.draw(digits[digit], brush=10, height=0.6, place=(0.3, 0.6)).save(path)
     return {"background": None, "layers": [], "composite": handle_file(str(path))}
 
 
@@ -28,7 +28,7 @@ def test_bad_input_gets_a_message_and_the_server_keeps_serving(client, digits, t
     text = tmp_path / "notes.png"
     text.write_text("this is not an image")
     png = tmp_path / "cut.png"
-    drawn.draw(digits[3], brush=30, height=0.6).save(png)
+    drawn.draw(digits[3], brush=10, height=0.6).save(png)
     truncated = tmp_path / "truncated.png"
     truncated.write_bytes(png.read_bytes()[:400])
     for bad in (text, truncated):

@@ -22,7 +22,7 @@ def sketch_value(image):
 
 
 def test_handler_returns_all_five_panels(app, digits):
-    outputs = app.predict(sketch_value(np.asarray(drawn.draw(digits[6], brush=15, height=0.5))))
+    outputs = app.predict(sketch_value(np.asarray(drawn.draw(digits[6], brush=10, height=0.5))))
     panels, verdict = outputs[:5], outputs[5]
     assert len(outputs) == 6
     for panel in panels:
@@ -38,9 +38,10 @@ def test_empty_canvas_says_draw_a_digit(app):
 
 
 def test_one_reading_updates_every_view(app, digits):
-    value = sketch_value(np.asarray(drawn.draw(digits[9], brush=15, height=0.5)))
-    prediction, *panels, verdict, seen, items, note, saliency = app.read(value, "cnn_batchnorm", None)
-    assert set(prediction.layers) == set(MODEL_NAMES)  # kept for the other models' views
+    value = sketch_value(np.asarray(drawn.draw(digits[9], brush=10, height=0.5)))
+    reading, *panels, verdict, seen, items, note, saliency, correction = app.read(value, "cnn_batchnorm", None)
+    assert set(reading.prediction.layers) == set(MODEL_NAMES)  # kept for the other models' views
+    assert reading.drawing is not None and correction.interactive  # it can be labelled
     assert max(panels[4], key=panels[4].get) == "9" and "<b>9</b>" in verdict
     assert seen.shape == (224, 224) and len(items) == 12
     assert saliency.label == "Saliency: the pixels that pushed it toward 9"
@@ -48,16 +49,16 @@ def test_one_reading_updates_every_view(app, digits):
 
 @pytest.mark.parametrize("key", MODEL_NAMES)
 def test_inspect_every_model_and_layer_from_the_kept_prediction(app, digits, key, monkeypatch):
-    value = sketch_value(np.asarray(drawn.draw(digits[9], brush=15, height=0.5)))
-    prediction = app.read(value, "cnn_batchnorm", None)[0]
+    value = sketch_value(np.asarray(drawn.draw(digits[9], brush=10, height=0.5)))
+    reading = app.read(value, "cnn_batchnorm", None)[0]
     # Inspecting reads no canvas: the kept Prediction is all it needs.
     monkeypatch.setattr(app.predictor, "predict", lambda *args, **kwargs: pytest.fail("read the canvas again"))
     for layer in app.predictor.layer_names[key]:
-        items, note, saliency = app.inspect(prediction, key, layer)
+        items, note, saliency = app.inspect(reading, key, layer)
         assert len(items) >= 10 and all(image.ndim == 3 for image, _ in items)
         assert ("No convolution" in note) == (key not in ("cnn", "cnn_batchnorm"))
         assert saliency.value is not None
-    conv_items = app.inspect(prediction, "cnn", app.predictor.layer_names["cnn"][0])[0]
+    conv_items = app.inspect(reading, "cnn", app.predictor.layer_names["cnn"][0])[0]
     assert len(conv_items) == 12 and "kernel" in conv_items[0][1]  # each map next to its 3x3 kernel
 
 
@@ -96,3 +97,24 @@ def test_test_set_views(app, key):
     for image, caption in worst:
         true, said = int(caption.split()[1].rstrip(",")), int(caption.split()[3])
         assert true != said and image.shape == (224, 224)
+
+
+def test_a_correction_scores_the_drawing_and_is_kept_only_with_consent(app, digits):
+    value = sketch_value(np.asarray(drawn.draw(digits[7], brush=10, height=0.5)))
+    before = app.store.count()
+    reading = app.read(value, "cnn_batchnorm", None)[0]
+    session, _, _, board, status, *_ = app.correct(None, reading, "1", False)  # "Wrong? It was: 1"
+    assert session.score()[0] == 1 and "Not saved" in status and app.store.count() == before
+    assert "0 / 1" in board  # every model said 7 to a drawing labelled 1
+    reading = app.read(value, "cnn_batchnorm", None)[0]
+    session, _, _, board, status, *_, figure = app.correct(session, reading, "7", True)
+    assert "Saved as a 7" in status and app.store.count() == before + 1
+    assert "Drawings people labelled" in figure
+
+
+def test_the_round_refuses_an_empty_pad(app):
+    session = app.start_round(None)[0]
+    empty = app.read(sketch_value(np.zeros((400, 400, 4), np.uint8)), "cnn", None)[0]
+    with pytest.warns(UserWarning, match=r"Draw a \d first"):  # a warning on the page; nothing changes
+        app.answer(session, empty, True)
+    assert session.asked == 0 and session.in_round and session.score()[0] == 0

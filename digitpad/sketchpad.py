@@ -135,8 +135,20 @@ const selectBrush = () => {
 };
 """
 ACTIVATE_BRUSH = "() => {" + _SELECT_BRUSH + "selectBrush(); }"
-# The Clear button uses the editor's own "Clear canvas" (keeps the editor mounted), then re-arms the brush.
+# Clearing also resets the editor's zoom to 100 %, which leaves the small canvas in the middle of the
+# pad: "Fit to screen" (from the editor's own zoom menu) makes it fill the pad again.
+_FIT_TO_SCREEN = """
+const fitToScreen = () => {
+  const zoom = document.querySelector('#sketchpad .zoom-number span');
+  if (!zoom) { return; }
+  zoom.click();
+  setTimeout(() => document.querySelector('#sketchpad .zoom-controls button')?.click(), 0);
+};
+"""
+# The Clear button uses the editor's own "Clear canvas" (keeps the editor mounted), then re-arms the
+# brush and fits the canvas to the pad.
 CLEAR_CANVAS = (
-    "() => {" + _SELECT_BRUSH
-    + """document.querySelector('#sketchpad button[aria-label="Clear canvas"]').click(); setTimeout(selectBrush, 50); }"""
+    "() => {" + _SELECT_BRUSH + _FIT_TO_SCREEN
+    + """document.querySelector('#sketchpad button[aria-label="Clear canvas"]').click();
+    setTimeout(() => { selectBrush(); fitToScreen(); }, 50); }"""
 )

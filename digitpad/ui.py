@@ -246,8 +246,8 @@ def build_demo(weights_dir=None):
         with gr.Row(equal_height=False):
             round_chart = gr.Image(label="Your round", interactive=False, buttons=[], visible=False, format="png",
                                    elem_id="round-chart")
-            round_misses = gr.Gallery(label="What each model misread", columns=5, height="auto", format="png",
-                                      visible=False, elem_id="round-misses")
+            round_misses = gr.Gallery(label="What each model misread", columns=4, height="auto", format="png",
+                                      visible=False, elem_id="round-misses", object_fit="contain")
         gr.Markdown("## Inside a model")
         with gr.Row():
             choice = gr.Dropdown([(DISPLAY_NAMES[k], k) for k in MODEL_NAMES], value="cnn_batchnorm",

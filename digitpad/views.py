@@ -131,8 +131,10 @@ def prompt(session):
     drawn, right = session.score(in_round_only=True)
     best = max(right.values())
     winners = [DISPLAY_NAMES[k] for k in MODEL_NAMES if right[k] == best]
-    return (f"### Round over: {' and '.join(winners)} read{'s' * (len(winners) == 1)} your handwriting best "
-            f"({best} of {drawn})")
+    names = winners[0] if len(winners) == 1 else ", ".join(winners[:-1]) + " and " + winners[-1]
+    if len(winners) == len(MODEL_NAMES):
+        names = "All five models"
+    return f"### Round over: {names} read{'s' * (len(winners) == 1)} your handwriting best ({best} of {drawn})"
 
 
 def round_summary(session):

@@ -5,10 +5,10 @@ Every model takes (N, 28, 28) float32 in [0, 1] (white ink on black) and returns
 probabilities over the ten digits.
 """
 
-import keras
-from keras import layers
-
 from digitpad.catalog import MODEL_NAMES  # noqa: F401  (its home is catalog; a public name here too)
+
+# Keras (and TensorFlow) is imported when a model is built, not with this module: importing
+# MODEL_NAMES from here costs no four-second TensorFlow start and prints none of its notices.
 
 # (filters, kernel size, stride) of the article's three convolutions, shared by both CNNs.
 CONV_STACK = [(12, 3, 1), (24, 6, 2), (32, 6, 2)]
@@ -17,17 +17,24 @@ MLP_HIDDEN = [128, 64, 32]
 
 def _classifier(name, hidden):
     """Input -> `hidden(x)` -> Dense(10, softmax): the frame all five models share."""
+    import keras
+    from keras import layers
+
     inputs = keras.Input(shape=(28, 28), name="image")
     outputs = layers.Dense(10, activation="softmax", name="probabilities")(hidden(inputs))
     return keras.Model(inputs, outputs, name=name)
 
 
 def perceptron():
+    from keras import layers
+
     return _classifier("perceptron", layers.Flatten())
 
 
 def _mlp_body(dropout):
     def body(x):
+        from keras import layers
+
         x = layers.Flatten()(x)
         for units in MLP_HIDDEN:
             x = layers.Dense(units, activation="relu")(x)
@@ -48,6 +55,8 @@ def mlp_dropout():
 
 def _cnn_body(batchnorm):
     def body(x):
+        from keras import layers
+
         x = layers.Reshape((28, 28, 1))(x)
         for filters, size, stride in CONV_STACK:
             if batchnorm:

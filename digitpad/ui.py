@@ -32,7 +32,7 @@ class Reading:
     drawing itself is what a label (and, with consent, the store) refers to."""
 
     prediction: object  # inference.Prediction
-    drawing: object = None  # the image as drawn; None when there was nothing to read
+    drawing: object = None  # the sketchpad value as drawn; None when there was nothing to read
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -73,7 +73,7 @@ class DigitPad:
         model or layer redraws its views from it instead of reading the canvas again.
         """
         prediction = self.predictor.predict(sketch, layers_of=MODEL_NAMES)
-        reading = Reading(prediction, preprocess.flatten(sketch) if prediction.probabilities else None)
+        reading = Reading(prediction, sketch if prediction.probabilities else None)  # the store flattens it
         return (reading, *views.panels(prediction), views.agreement(prediction)[1], views.seen(prediction),
                 *self.inspect(reading, key, layer_name), gr.Radio(value=None, interactive=reading.drawing is not None))
 

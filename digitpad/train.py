@@ -18,9 +18,10 @@ from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES
 # The recipe: the article's optimiser, loss and batch size; our epochs, augmentation and data.
 # Every choice below was made on validation digits only (docs/real_handwriting_runs.md has the runs):
 # held-out real handwriting (semeion's held-out cycle, optdigits' test part, USPS train) and the
-# 5,000 held-out MNIST digits. All five train in about 15 minutes on a 2-core CPU. The CNN gets 24
-# epochs: over 12 it ended 1.2 points lower on optdigits and 0.5 on semeion (its convolutions are linear).
-EPOCHS = {"perceptron": 20, "mlp": 20, "mlp_dropout": 30, "cnn": 24, "cnn_batchnorm": 10}
+# 5,000 held-out MNIST digits. All five train in about 13 minutes on a 2-core CPU. The CNN gets 24
+# epochs: over 12 it ended 1.2 points lower on optdigits and 0.5 on semeion (its convolutions are
+# linear). The perceptron, a convex problem, settles by 40 epochs.
+EPOCHS = {"perceptron": 40, "mlp": 20, "mlp_dropout": 30, "cnn": 24, "cnn_batchnorm": 10}
 LEARNING_RATE = 0.001  # Adam's default, annealed to zero over the run (cosine), for all but cnn_batchnorm
 # The article decays the rate as 0.01 * 0.6**epoch for its dropout MLP and batch-norm CNN.
 # cnn_batchnorm keeps that form: by epoch 10 the rate is 0.0001, and 16 epochs at 0.01 * 0.75**epoch
@@ -41,7 +42,14 @@ NORMALISED_SHARE = {"perceptron": 0.25, "mlp": 0.5, "mlp_dropout": 0.5, "cnn": 0
 # epoch next to MNIST's 55,000: MNIST has few of the styles people write (a 9 whose tail curves left,
 # a crossed 7, a 1 with a flag, an open 4); these digits have them. Five times took cnn_batchnorm
 # from 92 % to 99.5 % on semeion's held-out cycle and from 93 % to 98 % on optdigits'; ten did no better.
-REAL_REPEATS = {key: 5 for key in MODEL_NAMES}
+# The perceptron is the exception: one template per digit cannot hold MNIST's styles and the others,
+# and each repeat costs it MNIST accuracy. Twice is the most that keeps it above the MNIST floor
+# (92 % on the test set, which needs about 93.5 % on the held-out MNIST digits); five took it to 92.7.
+REAL_REPEATS = {key: 5 for key in MODEL_NAMES} | {"perceptron": 2}
+# The seed of the weights, the shuffling and the augmentation. A seed moves the plain CNN as much as
+# any recipe change (0.5 points of held-out MNIST, 4 of semeion), so it was trained with seeds 1-3
+# and the one with the best mean accuracy over the four validation sets is kept.
+SEEDS = {key: 0 for key in MODEL_NAMES} | {"cnn": 1}
 
 
 class RealValidation(keras.callbacks.Callback):
@@ -78,7 +86,6 @@ def recipe(key, epochs, real_count):
 
 def train(key, train_set, validation_set, epochs, real_validation=None):
     """Fit one model; returns (model, history dict, seconds)."""
-    keras.utils.set_random_seed(0)
     model = models.build(key)
     if key in DECAYING:
         start, decay = DECAYING[key]
@@ -118,6 +125,7 @@ def main(argv=None):
     parser.add_argument("--data-dir", help="folder of the real-handwriting sets (default: $DIGITPAD_DATA or "
                         "../shared/data)")
     parser.add_argument("--weights-dir", default="weights")
+    parser.add_argument("--seed", type=int, help="override the per-model seeds in SEEDS")
     args = parser.parse_args(argv)
 
     (x_train, y_train), _ = data.load_mnist(args.data)
@@ -138,11 +146,13 @@ def main(argv=None):
     for key in [args.model] if args.model else MODEL_NAMES:
         print(f"\n== {key}: {DISPLAY_NAMES[key]} ==")
         epochs = args.epochs or EPOCHS[key]
+        seed = SEEDS[key] if args.seed is None else args.seed
+        keras.utils.set_random_seed(seed)  # before the pipeline: its shuffling and augmentation draw from it
         train_set = data.training_pipeline(x_fit, y_fit, x_normalised, AUGMENT[key], NORMALISED_SHARE[key],
-                                           real=real, real_repeats=REAL_REPEATS[key])
+                                           seed=seed, real=real, real_repeats=REAL_REPEATS[key])
         model, history, seconds = train(key, train_set, validation_set, epochs, real_validation)
         model.save(weights / f"{key}.keras")
-        log[key] = {"epochs": epochs, "seconds": round(seconds, 1), "recipe": recipe(key, epochs, len(real.y)), "history": history}
+        log[key] = {"epochs": epochs, "seed": seed, "seconds": round(seconds, 1), "recipe": recipe(key, epochs, len(real.y)), "history": history}
         log_path.write_text(json.dumps(log, indent=1))
         print(f"saved {weights / f'{key}.keras'} ({seconds:.0f} s)")
 

@@ -9,9 +9,9 @@ from digitpad.catalog import MODEL_NAMES
 
 
 @pytest.fixture(scope="module")
-def digits():
-    with np.load("tests/fixtures/mnist_test_sample.npz") as sample:
-        return (sample["x"][:256] / 255.0).astype(np.float32), sample["y"][:256].astype(np.int64)
+def digits(mnist_sample):
+    x, y = mnist_sample  # tests/conftest.py
+    return x[:256], y[:256]
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,8 @@ def first_weighted_layer(model):
 
 
 class Predictor:
-    """All five models, loaded once. `predict(image)` takes anything `preprocess.to_mnist` takes."""
+    """All five models, loaded once. `predict(drawing)` takes anything `preprocess.read` takes: the pad's
+    strokes, a sketchpad value or an image."""
 
     def __init__(self, weights_dir="weights"):
         self.models = load_models(weights_dir)
@@ -98,7 +99,7 @@ class Predictor:
         """All five models' probabilities, and the shown layers' activations of `layers_of`: one model's
         key, or several (the fused call computes them all anyway; only their copies cost)."""
         try:
-            drawing = preprocess.read_drawing(image)
+            drawing = preprocess.read(image)
         except preprocess.DrawingError as error:
             return Prediction(np.zeros((28, 28), np.float32), message=str(error))
         if drawing.empty:

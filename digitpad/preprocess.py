@@ -6,10 +6,11 @@ thinned to their skeleton and redrawn with MNIST's median pen width, so a 8 px b
 digit and a 48 px brush on a small one both come out looking like MNIST.
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
@@ -27,6 +28,16 @@ MAX_INK = 0.6  # a "drawing" covering more of its box than this is a filled area
 MAX_BLOB_ASPECT = 2.0  # ... unless the box is this elongated: a thick bar is a "1", its skeleton the line
 
 
+# The pad's strokes (digitpad.pad): limits far above any digit a person draws (a UNIPEN digit has 46
+# points at the median, a 2-second stroke on the pad about 250), checked before a pixel is allocated.
+PAD_SIDE = 280  # canvas units of the pad's value: its strokes' coordinate system, whatever the screen size
+BRUSH = 13 / PAD_SIDE  # the pad's round brush, as a fraction of the canvas' longer side
+MAX_STROKES = 500
+MAX_POINTS = 20_000  # all strokes together
+MAX_INK_LENGTH = 100  # the pen's path, in canvas sides: a digit's is 2-4; bounds the cost of rendering
+RENDER_SIDE = 560  # px: strokes on a bigger canvas are rendered scaled down to this (to_mnist reads 80 px)
+
+
 class DrawingError(ValueError):
     """The input cannot be read as a drawing; the message is meant for the user."""
 
@@ -41,8 +52,105 @@ class Drawing(NamedTuple):
 
 
 def to_mnist(image) -> np.ndarray:
-    """The MNIST-style (28, 28) float32 image of a drawing; all zeros for an empty canvas."""
-    return read_drawing(image).image
+    """The MNIST-style (28, 28) float32 image of a drawing (strokes or an image); all zeros for an empty canvas."""
+    return read(image).image
+
+
+class Strokes(NamedTuple):
+    """A pad value, checked: pen strokes on a width x height canvas."""
+
+    strokes: list  # [(N, 2) float64 (x, y) points, y pointing down], in drawing order
+    width: float
+    height: float
+
+
+def check_strokes(value) -> Strokes:
+    """The pad's value ({"strokes": [[[x, y], ...], ...], "width": W, "height": H}) checked against
+    the limits above; DrawingError names what is wrong. Costs microseconds per point, allocates no
+    pixels: every limit is checked from the lists' lengths before their numbers are converted."""
+    if not isinstance(value, dict) or not isinstance(value.get("strokes"), list):
+        raise DrawingError('Expected the pad\'s strokes: {"strokes": [[[x, y], ...], ...], "width": W, "height": H}.')
+    width, height = value.get("width", PAD_SIDE), value.get("height", PAD_SIDE)
+    for side in (width, height):
+        if isinstance(side, bool) or not isinstance(side, (int, float)) or not math.isfinite(side):
+            raise DrawingError("The canvas width and height must be numbers.")
+    if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+        raise DrawingError(f"The canvas is {width}x{height}; DigitPad reads canvases from {MIN_SIDE}x{MIN_SIDE} "
+                           f"to {MAX_SIDE}x{MAX_SIDE}.")
+    strokes = value["strokes"]
+    if len(strokes) > MAX_STROKES:
+        raise DrawingError(f"The drawing has {len(strokes):,} strokes; DigitPad reads at most {MAX_STROKES}.")
+    if not all(isinstance(stroke, list) for stroke in strokes):
+        raise DrawingError("Each stroke must be a list of [x, y] points.")
+    total = sum(len(stroke) for stroke in strokes)
+    if total > MAX_POINTS:
+        raise DrawingError(f"The drawing has {total:,} points; DigitPad reads at most {MAX_POINTS:,}.")
+    checked, length = [], 0.0
+    for stroke in strokes:
+        if not stroke:
+            continue
+        if not all(isinstance(point, list) and len(point) == 2 for point in stroke):
+            raise DrawingError("Each point must be a list of two numbers, [x, y].")
+        try:
+            points = np.asarray(stroke)
+        except (ValueError, TypeError):  # ragged: a point holding a list
+            points = np.asarray([], object)
+        if points.dtype.kind not in "iuf" or points.ndim != 2:  # strings, None, nested lists: not coordinates
+            raise DrawingError("Each point must be a list of two numbers, [x, y].")
+        points = points.astype(np.float64)
+        if not np.isfinite(points).all():
+            raise DrawingError("A point is not a finite number (NaN or infinity).")
+        if points.min() < 0 or points[:, 0].max() > width or points[:, 1].max() > height:
+            raise DrawingError(f"A point lies outside the {width}x{height} canvas: coordinates run from 0 to its "
+                               "width and height.")
+        length += float(np.hypot(*np.diff(points, axis=0).T).sum())
+        checked.append(points)
+    if length > MAX_INK_LENGTH * max(width, height):
+        raise DrawingError(f"The strokes are {length / max(width, height):,.0f} canvas sides long; DigitPad reads at "
+                           f"most {MAX_INK_LENGTH}.")
+    return Strokes(checked, float(width), float(height))
+
+
+def render_strokes(strokes: Strokes) -> np.ndarray:
+    """uint8 (H, W) ink (255) on black: the strokes drawn with the pad's round brush, as its canvas
+    shows them (scaled down to RENDER_SIDE px for canvases larger than that)."""
+    scale = min(1.0, RENDER_SIDE / max(strokes.width, strokes.height))
+    size = (max(1, round(strokes.width * scale)), max(1, round(strokes.height * scale)))
+    image = Image.new("L", size)
+    pen = ImageDraw.Draw(image)
+    width = max(1.0, BRUSH * max(strokes.width, strokes.height) * scale)
+    radius = width / 2
+    for points in strokes.strokes:
+        at = [(float(x), float(y)) for x, y in points * scale]
+        if len(at) > 1:
+            pen.line(at, fill=255, width=round(width), joint="curve")
+        for x, y in (at[0], at[-1]):  # round ends (and a dot for a one-point stroke)
+            pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    return np.asarray(image)
+
+
+def read_strokes(value) -> Drawing:
+    """The pad's strokes read like a drawing: rendered with its brush, then read as its canvas image
+    would be (`read_drawing`), so both give the same 28x28."""
+    return read_drawing(render_strokes(check_strokes(value)))
+
+
+def read(drawing) -> Drawing:
+    """Whatever the user drew: the pad's strokes (a dict with "strokes"), a sketchpad value or an image."""
+    if isinstance(drawing, dict) and "strokes" in drawing:
+        return read_strokes(drawing)
+    return read_drawing(drawing)
+
+
+def fit_strokes(strokes, side=PAD_SIDE, height=0.6) -> dict:
+    """A pad value of pen strokes in any units (a tablet's, y pointing down): scaled so the digit is
+    `height` of a side x side canvas high (its width at most that), in the middle."""
+    points = np.concatenate(strokes).astype(np.float64)
+    low, span = points.min(axis=0), np.ptp(points, axis=0)
+    scale = height * side / max(span[1], span[0], 1e-9)
+    offset = (side - span * scale) / 2
+    return {"strokes": [np.round((np.asarray(s, np.float64) - low) * scale + offset, 1).tolist() for s in strokes],
+            "width": side, "height": side}
 
 
 def flatten(image):

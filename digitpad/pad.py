@@ -1,0 +1,182 @@
+"""DigitPad's drawing pad: a canvas of its own (a Gradio custom HTML component) whose value is strokes.
+
+Why not `gr.Sketchpad`: after every stroke it exports background, layer and composite as PNGs and
+uploads each before the drawing is read, so a visitor waited about 2 s after lifting the mouse for
+a reading that takes milliseconds. This pad draws locally at the screen's frame rate with pointer
+events (mouse, touch and pen alike) and sends only its strokes, a few kilobytes of JSON:
+
+    {"strokes": [[[x, y], ...], ...], "width": 280, "height": 280}
+
+in canvas units (PAD_SIDE a side, whatever its size on screen; y points down). It sends them on
+each pointer-up and, while a stroke is in progress, at most every SEND_EVERY ms, so the views follow
+the pen. `preprocess.read_strokes` reads the value.
+
+Imports only Gradio and the pad's constants, so the benchmarks' no-op apps use the very same pad.
+"""
+
+import html
+import json
+
+import gradio as gr
+
+from digitpad.preprocess import BRUSH, PAD_SIDE
+
+SEND_EVERY = 100  # ms between the strokes sent while the pen moves: the views follow it ~10 times a second
+EMPTY = {"strokes": [], "width": PAD_SIDE, "height": PAD_SIDE}
+EXAMPLE_EVENT = "digitpad-example"  # the document event an example's click sends to the pad
+
+_TEMPLATE = """
+<div class="pad">
+  <canvas aria-label="Drawing pad: draw a digit"></canvas>
+  <div class="pad-tools">
+    <button type="button" class="pad-undo" id="undo" title="Undo the last stroke">↶ Undo</button>
+    <button type="button" class="pad-clear" id="clear" title="Clear the pad">Clear</button>
+  </div>
+</div>
+"""
+
+_CSS = """
+.pad { position: relative; width: 100%; max-width: 600px; margin: 0 auto; }
+canvas { display: block; width: 100%; aspect-ratio: 1 / 1; background: #fff; cursor: crosshair;
+         border: 1px solid var(--border-color-primary); border-radius: var(--block-radius);
+         touch-action: none; user-select: none; -webkit-user-select: none; }
+.pad-tools { position: absolute; top: 8px; right: 8px; display: flex; gap: 6px; }
+.pad-tools button { font-size: 0.85rem; padding: 3px 10px; border-radius: 6px; cursor: pointer;
+                    background: var(--button-secondary-background-fill); color: var(--body-text-color);
+                    border: 1px solid var(--border-color-primary); }
+"""
+
+# Runs once when the pad is mounted. `props.value = ...` sends the strokes (Gradio fires the pad's
+# change event); `watch('value')` redraws a value the server sets (a cleared pad, say).
+_JS = """
+const canvas = element.querySelector('canvas');
+const context = canvas.getContext('2d');
+const SIDE = %(side)s, BRUSH = %(brush)s, SEND_EVERY = %(send_every)s;
+let strokes = (props.value && props.value.strokes) || [];
+let current = null, lastSent = 0, timer = null;
+
+const scale = () => canvas.width / SIDE;
+function line(points, from) {
+  const k = scale();
+  context.lineCap = 'round'; context.lineJoin = 'round';
+  context.lineWidth = BRUSH * k; context.strokeStyle = context.fillStyle = '#000';
+  if (points.length === 1) {
+    context.beginPath(); context.arc(points[0][0] * k, points[0][1] * k, BRUSH * k / 2, 0, 2 * Math.PI);
+    context.fill(); return;
+  }
+  context.beginPath();
+  const start = Math.max(0, from - 1);
+  context.moveTo(points[start][0] * k, points[start][1] * k);
+  for (let i = start + 1; i < points.length; i++) context.lineTo(points[i][0] * k, points[i][1] * k);
+  context.stroke();
+}
+function redraw() {
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  for (const stroke of strokes) line(stroke, 0);
+  if (current) line(current, 0);
+}
+function fit() {  // the bitmap follows the canvas' size on screen, at the screen's pixel density
+  const pixels = Math.round(canvas.getBoundingClientRect().width * (window.devicePixelRatio || 1));
+  if (pixels > 0 && canvas.width !== pixels) { canvas.width = canvas.height = pixels; redraw(); }
+}
+new ResizeObserver(fit).observe(canvas);
+fit();
+
+function send() {
+  clearTimeout(timer); timer = null; lastSent = performance.now();
+  props.value = {strokes: current ? [...strokes, current.slice()] : strokes.slice(), width: SIDE, height: SIDE};
+}
+function point(event) {
+  const box = canvas.getBoundingClientRect();
+  const unit = v => Math.round(Math.min(SIDE, Math.max(0, v)) * 10) / 10;
+  return [unit((event.clientX - box.left) / box.width * SIDE), unit((event.clientY - box.top) / box.height * SIDE)];
+}
+canvas.addEventListener('pointerdown', event => {
+  if (!event.isPrimary || event.button > 0) return;
+  event.preventDefault();
+  canvas.setPointerCapture(event.pointerId);
+  current = [point(event)];
+  line(current, 0);
+});
+canvas.addEventListener('pointermove', event => {
+  if (!current || !event.isPrimary) return;
+  const from = current.length;
+  for (const each of (event.getCoalescedEvents ? event.getCoalescedEvents() : []).concat([event])) {
+    const [x, y] = point(each), [px, py] = current[current.length - 1];
+    if (Math.abs(x - px) + Math.abs(y - py) >= 0.5) current.push([x, y]);
+  }
+  if (current.length === from) return;
+  line(current, from);
+  const wait = SEND_EVERY - (performance.now() - lastSent);
+  if (wait <= 0) send(); else if (!timer) timer = setTimeout(send, wait);
+});
+const finish = event => {
+  if (!current || !event.isPrimary) return;
+  strokes.push(current); current = null; send();
+};
+canvas.addEventListener('pointerup', finish);
+canvas.addEventListener('pointercancel', finish);
+element.querySelector('.pad-undo').addEventListener('click', () => { strokes.pop(); redraw(); send(); });
+element.querySelector('.pad-clear').addEventListener('click', () => { strokes = []; current = null; redraw(); send(); });
+document.addEventListener('%(example_event)s', event => {
+  strokes = event.detail.strokes.map(stroke => stroke.slice()); current = null; redraw(); send();
+});
+watch('value', () => {
+  strokes = ((props.value && props.value.strokes) || []).map(stroke => stroke.slice()); current = null; redraw();
+});
+""" % {"side": PAD_SIDE, "brush": BRUSH * PAD_SIDE, "send_every": SEND_EVERY, "example_event": EXAMPLE_EVENT}
+
+
+class DrawingPad(gr.HTML):
+    """The pad: a square canvas, a round black brush, Undo and Clear; its value is the strokes."""
+
+    def __init__(self, value=None, **kwargs):
+        kwargs.setdefault("elem_id", "sketchpad")
+        super().__init__(value=value or EMPTY, html_template=_TEMPLATE, css_template=_CSS, js_on_load=_JS,
+                         apply_default_css=False, **kwargs)
+
+    def preprocess(self, payload):
+        """The strokes as sent: checked (limits, types) by `preprocess.check_strokes` where they are read."""
+        return payload
+
+    def postprocess(self, value):
+        return value
+
+    def api_info(self):
+        point = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+        return {"type": "object", "properties": {
+            "strokes": {"type": "array", "items": {"type": "array", "items": point},
+                        "description": "pen strokes, each a list of [x, y] points in canvas units"},
+            "width": {"type": "number"}, "height": {"type": "number"}}, "required": ["strokes"]}
+
+    def example_payload(self):
+        return {"strokes": [[[140, 60], [140, 220]]], "width": PAD_SIDE, "height": PAD_SIDE}
+
+    def example_value(self):
+        return self.example_payload()
+
+
+def thumbnail_svg(value, size=56):
+    """A small SVG of a pad value's strokes (an example's button face): no image to fetch."""
+    side = max(value.get("width", PAD_SIDE), value.get("height", PAD_SIDE))
+    paths = "".join(
+        f"<polyline points='{' '.join(f'{x:g},{y:g}' for x, y in stroke)}'/>" for stroke in value["strokes"])
+    return (f"<svg viewBox='0 0 {side:g} {side:g}' width='{size}' height='{size}' fill='none' stroke='#000' "
+            f"stroke-width='{BRUSH * side * 1.3:g}' stroke-linecap='round' stroke-linejoin='round'>{paths}</svg>")
+
+
+def example_strip(examples, label, **kwargs):
+    """Buttons that draw an example's strokes on the pad (in the browser, which then sends them like a
+    drawing). `examples`: [(pad value, caption)]."""
+    buttons = "".join(
+        f"<button type='button' class='pad-example' data-index='{i}' title='{html.escape(caption, quote=True)}'>"
+        f"{thumbnail_svg(value)}</button>" for i, (value, caption) in enumerate(examples))
+    strokes = json.dumps([value for value, _ in examples], separators=(",", ":"))
+    js = """
+const examples = JSON.parse(element.querySelector('.examples').dataset.strokes);
+element.querySelectorAll('.pad-example').forEach(button => button.addEventListener('click', () =>
+  document.dispatchEvent(new CustomEvent('%s', {detail: examples[+button.dataset.index]}))));
+""" % EXAMPLE_EVENT
+    return gr.HTML(f"<div class='examples' data-strokes='{html.escape(strokes, quote=True)}'>"
+                   f"<p class='examples-label'>{html.escape(label)}</p><div class='example-buttons'>{buttons}</div></div>",
+                   js_on_load=js, **kwargs)

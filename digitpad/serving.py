@@ -1,0 +1,96 @@
+"""How the server bounds its work, so that a flood cannot starve an honest visitor or grow memory.
+
+The pad's requests skip Gradio's queue (one round trip each), and with it the queue's limits, so the
+bounds are set here:
+
+- `BodyLimit`, an ASGI middleware: a request body over MAX_BODY bytes is refused with 413 and a
+  message naming the limit, before it is read into memory or parsed (a real drawing's strokes are a
+  few kilobytes; MAX_BODY is far above what the stroke limits in `preprocess` allow).
+- `Readers`: at most READERS drawings are read at once (the cores there are), at most MAX_WAITING wait
+  for them, and each visitor has at most one drawing in flight: beyond that a request is refused at
+  once ("busy") instead of holding a thread, so honest visitors keep their place.
+"""
+
+import json
+import os
+import threading
+from contextlib import contextmanager
+
+MAX_BODY = 1 << 20  # bytes: 1 MiB
+READERS = os.cpu_count() or 2
+MAX_WAITING = 16  # readings waiting for a reader; Gradio runs handlers on a pool of 40 threads
+
+
+class Busy(RuntimeError):
+    """The server is at its bound; the message is meant for the visitor."""
+
+
+class Readers:
+    """A bounded, per-visitor-fair gate in front of the work of reading a drawing."""
+
+    def __init__(self, readers=READERS, max_waiting=MAX_WAITING):
+        self._readers = threading.BoundedSemaphore(readers)
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._max_waiting = max_waiting
+        self._visitors = set()  # visitors with a drawing waiting or being read
+
+    @contextmanager
+    def reading(self, visitor=None):
+        with self._lock:
+            if visitor is not None and visitor in self._visitors:
+                raise Busy("One drawing at a time: the previous one is still being read.")
+            if self._waiting >= self._max_waiting:
+                raise Busy("DigitPad is busy reading other drawings: try again in a moment.")
+            self._waiting += 1
+            if visitor is not None:
+                self._visitors.add(visitor)
+        try:
+            with self._readers:
+                with self._lock:
+                    self._waiting -= 1
+                yield
+        finally:
+            with self._lock:
+                self._visitors.discard(visitor)
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over `limit` bytes (413, JSON message), counting the
+    bytes as they arrive when the client sends no Content-Length. File uploads (Gradio's /upload,
+    whose images are checked from their headers by `digitpad.sketchpad`) keep Gradio's own limits."""
+
+    def __init__(self, app, limit=MAX_BODY):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"].endswith("/upload"):
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await self._refuse(send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send):
+        body = json.dumps({"error": f"The request is too large: DigitPad accepts at most {self.limit >> 10} KB "
+                                    "(a drawing's strokes are a few KB)."}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass

@@ -1,0 +1,94 @@
+"""The pad's strokes read like a drawing (preprocess.read_strokes), and bad strokes refused by name."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from digitpad import preprocess
+
+# Three real pen-written digits from UNIPEN (train_r01_v07, category 1a; CC BY 4.0, Guyon et al.,
+# ICPR 1994), fitted to the pad's 280-unit canvas by preprocess.fit_strokes and rounded.
+SEVEN = {"strokes": [[[91, 86], [89, 76], [89, 63], [100, 60], [130, 58], [170, 56], [190, 56], [186, 70],
+                      [176, 100], [164, 140], [152, 180], [144, 210], [140, 224]]], "width": 280, "height": 280}
+
+
+def browser_like_image(value, side=280):
+    """The strokes drawn the way a browser canvas draws them (round caps and joins), independently of
+    preprocess.render_strokes: a polyline of round dabs along each segment."""
+    image = Image.new("L", (side, side))
+    pen = ImageDraw.Draw(image)
+    radius = preprocess.BRUSH * side / 2
+    for stroke in value["strokes"]:
+        points = np.asarray(stroke, float)
+        if len(points) == 1:
+            points = np.repeat(points, 2, axis=0)
+        for a, b in zip(points[:-1], points[1:]):
+            for t in np.linspace(0, 1, max(2, int(np.hypot(*(b - a))) + 1)):
+                x, y = a + t * (b - a)
+                pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    return np.asarray(image)
+
+
+def test_strokes_and_their_canvas_image_read_to_the_same_28x28():
+    from_strokes = preprocess.read_strokes(SEVEN).image
+    from_image = preprocess.to_mnist(browser_like_image(SEVEN))
+    assert from_strokes.max() > 0.9
+    assert np.abs(from_strokes - from_image).mean() < 0.02
+
+
+def test_read_dispatches_strokes_and_images_alike():
+    assert np.array_equal(preprocess.read(SEVEN).image, preprocess.read_strokes(SEVEN).image)
+    assert preprocess.read({"strokes": [], "width": 280, "height": 280}).empty
+
+
+def test_fit_strokes_puts_tablet_strokes_on_the_pad():
+    tablet = [np.array([[6309.0, -10748.0], [6400.0, -10600.0], [6578.0, -10517.0]])]
+    value = preprocess.fit_strokes(tablet)
+    points = np.concatenate([np.asarray(s) for s in value["strokes"]])
+    assert points.min() >= 0 and points.max() <= 280
+    assert abs(np.ptp(points, axis=0).max() - 0.6 * 280) < 1
+
+
+@pytest.mark.parametrize("value, says", [
+    (7, "Expected the pad's strokes"),
+    ({"strokes": "x"}, "Expected the pad's strokes"),
+    ({"strokes": [[["a", "b"]]]}, "two numbers"),
+    ({"strokes": [[[1, [1]]]]}, "two numbers"),
+    ({"strokes": [[[float("nan"), 1.0]]]}, "NaN"),
+    ({"strokes": [[[-5, 1]]]}, "outside the 280x280 canvas"),
+    ({"strokes": [[[1e9, 1]]]}, "outside the 280x280 canvas"),
+    ({"strokes": [[[1, 1]] * 1000] * 1000}, "at most 500"),
+    ({"strokes": [[[1, 1]]] * 10_000}, "at most 500"),
+    ({"strokes": [[[1, 1]] * 10**6]}, "at most 20,000"),
+    ({"strokes": [[[0, 0], [280, 280]] * 400]}, "at most 100"),
+    ({"strokes": [], "width": 10**6, "height": 10}, "4096x4096"),
+])
+def test_bad_strokes_are_refused_naming_the_limit(value, says):
+    with pytest.raises(preprocess.DrawingError, match=says):
+        preprocess.read_strokes(value)
+
+
+def test_real_pen_strokes_from_unipen_read_like_their_image():
+    """Every 500th UNIPEN digit (../shared/data/unipen.npz; skipped where it is absent)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "unipen.npz"
+    if not path.exists():
+        pytest.skip(f"no {path}")
+    with np.load(path) as data:
+        points, starts, digits = data["points"], data["stroke_starts"], data["digit_strokes"]
+    for i in range(0, len(digits) - 1, 500):
+        value = preprocess.fit_strokes([points[starts[k]:starts[k + 1]] for k in range(digits[i], digits[i + 1])])
+        assert np.abs(preprocess.read_strokes(value).image - preprocess.to_mnist(browser_like_image(value))).mean() < 0.03
+
+
+def test_readers_refuse_a_second_drawing_of_the_same_visitor_and_beyond_the_waiting_bound():
+    from digitpad.serving import Busy, Readers
+
+    readers = Readers(readers=1, max_waiting=1)
+    with readers.reading("a"):
+        with pytest.raises(Busy, match="One drawing at a time"):
+            with readers.reading("a"):
+                pass
+    with readers.reading("a"):  # released: the same visitor may read again
+        pass

@@ -89,13 +89,13 @@ def check_strokes(value) -> Strokes:
     for stroke in strokes:
         if not stroke:
             continue
-        if not all(isinstance(point, list) and len(point) == 2 for point in stroke):
-            raise DrawingError("Each point must be a list of two numbers, [x, y].")
         try:
             points = np.asarray(stroke)
         except (ValueError, TypeError):  # ragged: a point holding a list
-            points = np.asarray([], object)
-        if points.dtype.kind not in "iuf" or points.ndim != 2:  # strings, None, nested lists: not coordinates
+            points = None
+        # One shape and dtype check instead of a look at every point: strings, None, nested lists and
+        # points of another length are not (N, 2) numbers.
+        if points is None or points.dtype.kind not in "iuf" or points.ndim != 2 or points.shape[1] != 2:
             raise DrawingError("Each point must be a list of two numbers, [x, y].")
         points = points.astype(np.float64)
         if not np.isfinite(points).all():
@@ -121,9 +121,9 @@ def render_strokes(strokes: Strokes) -> np.ndarray:
     width = max(1.0, BRUSH * max(strokes.width, strokes.height) * scale)
     radius = width / 2
     for points in strokes.strokes:
-        at = [(float(x), float(y)) for x, y in points * scale]
+        at = points * scale
         if len(at) > 1:
-            pen.line(at, fill=255, width=round(width), joint="curve")
+            pen.line(at.ravel().tolist(), fill=255, width=round(width), joint="curve")
         for x, y in (at[0], at[-1]):  # round ends (and a dot for a one-point stroke)
             pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
     return np.asarray(image)

@@ -70,37 +70,53 @@ def vary_strokes(images):
 
 
 def training_pipeline(x, y, x_normalised=None, augment=1.0, normalised_share=0.25, seed=0, real=None,
-                      real_repeats=0):
-    """Shuffled, augmented batches.
+                      real_repeats=0, pen=None, pen_repeats=1):
+    """Shuffled, augmented batches of (images, labels, sample weights).
 
     `x_normalised` is the same digits after `preprocess.to_mnist` (strokes redrawn at MNIST's pen
     width): each epoch shows a `normalised_share` of the digits, at random, that way, so the models
     learn both the raw MNIST look and the look of a drawing after preprocessing. `real` is
     (images, labels) of real handwriting already read through `to_mnist`, each shown `real_repeats`
-    times an epoch: a few thousand digits next to 55,000 would otherwise hardly count. `augment` is
-    the strength of the geometric augmentation (0: none), applied to both.
+    times an epoch: a few thousand digits next to 55,000 would otherwise hardly count. `pen` is
+    (renderings uint8 (N, K, 28, 28), labels, weights) of pen-written digits (`digitpad.unipen`): each
+    epoch shows each digit `pen_repeats` times, each time as one of its K renderings picked anew, with
+    its writer's weight.
+    `augment` is the strength of the geometric augmentation on the 28x28 (0: none), applied to all.
     """
     x_normalised = x if x_normalised is None else x_normalised
-    dataset = tf.data.Dataset.from_tensor_slices((x, x_normalised, y))
+    ones = np.ones(len(y), np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices((x, x_normalised, y, ones))
     if real is not None and real_repeats:
         real_x, real_y = real
         # Real digits are stroke-normalised already: "raw" and "normalised" are the same picture.
-        dataset = dataset.concatenate(tf.data.Dataset.from_tensor_slices((real_x, real_x, real_y)).repeat(real_repeats))
+        real_set = tf.data.Dataset.from_tensor_slices((real_x, real_x, real_y, np.ones(len(real_y), np.float32)))
+        dataset = dataset.concatenate(real_set.repeat(real_repeats))
+    dataset = dataset.cache()
+    if pen is not None:
+        renderings, pen_y, pen_weights = pen
+
+        def one_rendering(images, label, weight):  # per digit, after the cache: anew each epoch
+            image = tf.cast(images[tf.random.uniform([], 0, tf.shape(images)[0], tf.int32)], tf.float32) / 255.0
+            return image, image, label, weight
+
+        pen_set = tf.data.Dataset.from_tensor_slices((renderings, pen_y, pen_weights))
+        dataset = dataset.concatenate(pen_set.repeat(pen_repeats).map(one_rendering,
+                                                                      num_parallel_calls=tf.data.AUTOTUNE))
     size = int(dataset.cardinality())
-    dataset = dataset.cache().shuffle(size, seed=seed).batch(BATCH_SIZE)
+    dataset = dataset.shuffle(size, seed=seed).batch(BATCH_SIZE)
 
     # Chosen per digit, but on whole batches: a per-digit map cost 6 ms a batch.
-    def pick(raw, normalised, labels):
+    def pick(raw, normalised, labels, weights):
         chosen = tf.random.uniform([tf.shape(labels)[0], 1, 1]) < normalised_share
-        return tf.where(chosen, normalised, raw), labels
+        return tf.where(chosen, normalised, raw), labels, weights
 
     dataset = dataset.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
         geometry = augmenter(augment, seed)
 
-        def distort(images, labels):
+        def distort(images, labels, weights):
             images = geometry(images[..., None], training=True)
-            return tf.clip_by_value(vary_strokes(images), 0.0, 1.0)[..., 0], labels
+            return tf.clip_by_value(vary_strokes(images), 0.0, 1.0)[..., 0], labels, weights
 
         dataset = dataset.map(distort, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -24,6 +24,7 @@ from digitpad.preprocess import BRUSH, PAD_SIDE
 SEND_EVERY = 100  # ms between the strokes sent while the pen moves: the views follow it ~10 times a second
 EMPTY = {"strokes": [], "width": PAD_SIDE, "height": PAD_SIDE}
 EXAMPLE_EVENT = "digitpad-example"  # the document event an example's click sends to the pad
+CLEAR_PAD = "() => { document.querySelector('#sketchpad .pad-clear').click(); }"  # an event's js: clear it
 
 _TEMPLATE = """
 <div class="pad">
@@ -84,7 +85,9 @@ fit();
 
 function send() {
   clearTimeout(timer); timer = null; lastSent = performance.now();
-  props.value = {strokes: current ? [...strokes, current.slice()] : strokes.slice(), width: SIDE, height: SIDE};
+  const sent = current ? [...strokes, current.slice()] : strokes.slice();
+  canvas.dataset.points = sent.reduce((total, stroke) => total + stroke.length, 0);  // which drawing was sent
+  props.value = {strokes: sent, width: SIDE, height: SIDE};
 }
 function point(event) {
   const box = canvas.getBoundingClientRect();

@@ -7,9 +7,12 @@ turned into images once. matplotlib is imported on first use, like TensorFlow, s
 answers before either has loaded.
 """
 
+import base64
 import functools
+import io
 
 import numpy as np
+from PIL import Image
 
 ACTIVATION_MAP = "magma"  # 0 = black, like the input's background
 WEIGHT_MAP = "RdBu_r"  # red positive, blue negative, white zero
@@ -24,6 +27,14 @@ def enlarge(image, factor=PIXEL):
 def gray(image):
     """(28, 28) float in [0, 1] -> enlarged uint8 grayscale, as the model sees it."""
     return enlarge((np.asarray(image) * 255).round().astype(np.uint8))
+
+
+def png_uri(image):
+    """A data: URI of a small uint8 (H, W) or (H, W, 3) image as PNG, to inline in the page's HTML:
+    the browser shows it with the response that carries it, without a request of its own."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, "PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def activation(values, top=None):
@@ -49,23 +60,12 @@ def _rgb(rgba):
     return (rgba[..., :3] * 255).round().astype(np.uint8)
 
 
-def side_by_side(left, right, gap=2):
-    """Two RGB images of the same height with a white gap between them."""
-    spacer = np.full((left.shape[0], gap, 3), 255, np.uint8)
-    return np.concatenate([left, spacer, right], axis=1)
-
-
-def fit_height(image, height):
-    """Nearest-neighbour enlarge an RGB image to about `height` px high."""
-    return enlarge(image, max(1, height // image.shape[0]))
-
-
 def saliency_overlay(image, saliency):
-    """The input in gray with the saliency in red on top: where the model looked."""
+    """The input in gray with the saliency in red on top: where the model looked. (28, 28, 3) uint8."""
     base = np.repeat(np.asarray(image)[..., None], 3, axis=2) * 0.45
     heat = saliency / max(float(saliency.max()), 1e-9)
     overlay = base * (1 - heat[..., None]) + heat[..., None] * np.array([1.0, 0.15, 0.1])
-    return enlarge((overlay * 255).round().astype(np.uint8))
+    return (overlay * 255).round().astype(np.uint8)
 
 
 def to_image(figure):

@@ -62,7 +62,7 @@ def _size_error(source):
     return DrawingError(f"The image is too large to read: DigitPad accepts at most {MAX_SIDE}x{MAX_SIDE} px.")
 
 
-class DrawingPad(gr.Sketchpad):
+class CheckedSketchpad(gr.Sketchpad):
     """gr.Sketchpad that answers a malformed payload, an unreadable image or an oversized one (sent
     through the API) with a clear message instead of a server-side traceback.
 
@@ -110,7 +110,7 @@ class DrawingPad(gr.Sketchpad):
             raise gr.Error("The drawing could not be read as an image: send a PNG, JPEG or WebP file.") from None
 
 
-def drawing_pad():
+def drawing_pad(**kwargs):
     """A square canvas, black ink on transparent, a digit-sized brush, no layers, no crop.
 
     CANVAS px a side, shown as large as the column allows: the editor's export, the upload and the
@@ -118,10 +118,10 @@ def drawing_pad():
     do-nothing app with this pad answered real multi-stroke digits in 1.01 s at 280 px, 1.19 s at
     400), and to_mnist brings any size down to 28x28 anyway.
     """
-    return DrawingPad(
+    return CheckedSketchpad(
         type="numpy", image_mode="RGBA", canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
         format="png", brush=gr.Brush(default_size=BRUSH_SIZE, colors=["#000000"], color_mode="fixed"),
-        show_label=False, buttons=[], elem_id="sketchpad",
+        show_label=False, buttons=[], **{"elem_id": "sketchpad", **kwargs},
     )
 
 

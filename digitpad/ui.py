@@ -12,15 +12,17 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from starlette.middleware import Middleware
 
-from digitpad import plots, preprocess, views
+from digitpad import pad, plots, preprocess, views
 from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_weight_files
 from digitpad.challenge import Session
 from digitpad.drawings import DrawingStore, StoreError
-from digitpad.sketchpad import ACTIVATE_BRUSH, CLEAR_CANVAS, drawing_pad
+from digitpad.serving import BodyLimit, Busy, Readers
+from digitpad.sketchpad import drawing_pad
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES_DIR = ROOT / "examples"
+EXAMPLES = ROOT / "examples" / "pen_digits.json"  # real pen-written digits (digitpad.unipen)
 MAX_QUEUE = 64  # requests waiting at once, all events together
 
 # ---------------------------------------------------------------- the app's state and handlers
@@ -32,7 +34,7 @@ class Reading:
     drawing itself is what a label (and, with consent, the store) refers to."""
 
     prediction: object  # inference.Prediction
-    drawing: object = None  # the sketchpad value as drawn; None when there was nothing to read
+    drawing: object = None  # the pad's strokes as drawn; None when there was nothing to read
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -58,6 +60,7 @@ class DigitPad:
         except StoreError as error:
             self.store, self.store_problem = None, str(error)
         self._store_figure = None  # the owner-level figure, measured again after each save
+        self.readers = Readers()  # the pad's requests skip the queue: this bounds the work they start
 
     @property
     def predictor(self):
@@ -66,32 +69,42 @@ class DigitPad:
         except WeightsError as error:
             raise gr.Error(str(error)) from None
 
-    def read(self, sketch, key, layer_name):
-        """The page's one event per drawing: drawing -> one Prediction -> every view, in one response.
+    def read(self, strokes, key, layer_name, request: gr.Request = None):
+        """The page's one request per drawing (on each pen lift, and every SEND_EVERY ms while the pen
+        moves): strokes -> one Prediction -> every view, in one response, with every picture inlined.
 
         The Prediction (with every model's layers) is kept in the session, so that picking another
-        model or layer redraws its views from it instead of reading the canvas again.
+        model or layer redraws its views from it instead of reading the strokes again.
         """
-        prediction = self.predictor.predict(sketch, layers_of=MODEL_NAMES)
-        reading = Reading(prediction, sketch if prediction.probabilities else None)  # the store flattens it
-        return (reading, *views.panels(prediction), views.agreement(prediction)[1], views.seen(prediction),
-                *self.inspect(reading, key, layer_name), gr.Radio(value=None, interactive=reading.drawing is not None))
+        try:
+            with self.readers.reading(request.session_hash if request else None):
+                prediction = self.predictor.predict(strokes, layers_of=MODEL_NAMES)
+        except Busy as error:  # the page keeps its views; the verdict says why this drawing waits
+            return (gr.skip(),) * 6 + (f"<div class='verdict unsure'>{error}</div>",) + (gr.skip(),) * 5
+        reading = Reading(prediction, strokes if prediction.probabilities else None)
+        pictures, note, saliency = self.inspect(reading, key, layer_name)
+        seen = views.seen(prediction) if prediction.probabilities else views.empty_seen()
+        # Each view says which drawing it shows (its number of points, as the pad counts them).
+        points = views.point_count(strokes)
+        return (reading, *views.panels(prediction), *(views.stamped(view, points) for view in
+                (views.agreement(prediction)[1], seen, pictures)), note, views.stamped(saliency, points),
+                gr.Radio(value=None, interactive=reading.drawing is not None))
 
     def inspect(self, reading, key, layer_name):
-        """The chosen model's layer gallery, its note and its saliency, from the session's Prediction."""
+        """The chosen model's layer pictures, their note and its saliency, from the session's Prediction."""
         prediction = reading.prediction if reading is not None else None
         if prediction is None or not prediction.probabilities:
             message = prediction.message if prediction is not None else "Draw a digit"
-            return [], f"*{message}*", gr.Image(None, label="Saliency")
+            return "", f"*{message}*", ""
         names = self.predictor.layer_names[key]
-        items, note = views.layer_gallery(self.predictor, prediction, key, names.index(layer_name)
-                                          if layer_name in names else 0)
-        picture, caption = views.saliency(self.predictor, prediction, key)
-        return items, note, gr.Image(picture, label=caption)
+        pictures, note = views.layer_gallery(self.predictor, prediction, key, names.index(layer_name)
+                                             if layer_name in names else 0)
+        return pictures, note, views.saliency(self.predictor, prediction, key)
 
-    def predict(self, sketch):
-        """Five probability panels and the agreement summary: the `predict` API (the page does not wait on it)."""
-        prediction = self.predictor.predict(sketch)
+    def predict(self, drawing):
+        """Five probability panels and the agreement summary: the `predict` API (a sketchpad value or an
+        image) and `predict_strokes` (the pad's value)."""
+        prediction = self.predictor.predict(drawing)
         return *views.panels(prediction), views.agreement(prediction)[1]
 
     def start_round(self, session):
@@ -200,32 +213,32 @@ def _read_json(path):
 def build_demo(weights_dir=None):
     """The page. Weights come from `weights_dir`, else $DIGITPAD_WEIGHTS, else weights/."""
     app = DigitPad(weights_dir or os.environ.get("DIGITPAD_WEIGHTS") or ROOT / "weights")
+    examples = json.loads(EXAMPLES.read_text())
     with gr.Blocks(title="DigitPad: five models read your handwriting") as demo:
         current = gr.State()  # the Reading of the drawing on the pad
         session = gr.State()  # the visitor's challenge.Session: labels, round, saves
         gr.Markdown(
             "# ✏️ DigitPad\nDraw a digit. Five TensorFlow models, from a one-layer perceptron to a batch-normalised "
-            "CNN, read it at once; compare their answers and look inside the one you pick."
+            "CNN, read it as you draw; compare their answers and look inside the one you pick."
         )
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
                 prompt = gr.Markdown("", elem_id="challenge-prompt")
-                sketch = drawing_pad()
+                sketch = pad.DrawingPad()  # #sketchpad: a canvas, Undo and Clear (#clear); its value: the strokes
                 with gr.Row():
-                    clear = gr.Button("Clear", variant="secondary", elem_id="clear")
                     start = gr.Button("Test the models on your handwriting", elem_id="challenge-start")
                     next_drawing = gr.Button("Done: next digit", variant="primary", visible=False,
                                              elem_id="challenge-next")
+                pad.example_strip(
+                    [(e["value"], f"a {e['label']} by UNIPEN writer {e['writer']}" + (f"; {e['note']}" if "note" in e
+                      else "")) for e in examples],
+                    "Or try one of these, written with a pen on a tablet by people no model trained on (UNIPEN, CC BY "
+                    "4.0; the last two fooled the MNIST-only models):", elem_id="examples")
             with gr.Column(scale=2, min_width=260):
                 verdict = gr.HTML("<div class='verdict empty'>Draw a digit</div>", elem_id="verdict")
                 wrong = gr.Radio([str(d) for d in range(10)], label="Wrong? It was:", interactive=False,
                                  elem_id="correction", elem_classes=["digits"])
-                seen = gr.Image(label="What the models see (28x28)", interactive=False, elem_id="seen",
-                                buttons=[], height=224, width=224, format="png")
-                examples = gr.Examples(sorted(str(p) for p in EXAMPLES_DIR.glob("*.png")), inputs=sketch,
-                                       label="Or try one of these: MNIST digits redrawn, then (last five) real "
-                                             "handwriting from semeion and optdigits that MNIST-only models misread",
-                                       examples_per_page=18)
+                seen = gr.HTML(views.empty_seen(), elem_id="seen")
         with gr.Row(elem_id="panels"):
             panels = []
             for key in MODEL_NAMES:
@@ -239,8 +252,9 @@ def build_demo(weights_dir=None):
             with gr.Column():
                 consent = gr.Checkbox(False, label="Save my labelled drawings to help measure the models",
                                       elem_id="consent",
-                                      info="Kept: the drawing scaled down, its 28x28, the label, the five models' "
-                                           "answers, the time and a random id for this visit. Nothing else.")
+                                      info="Kept: the drawing's strokes and a small picture of it, its 28x28, the "
+                                           "label, the five models' answers, the time and a random id for this "
+                                           "visit. Nothing else.")
                 save_status = gr.Markdown("", elem_id="save-status")
                 store_figure = gr.Markdown("", elem_id="store-figure")
         with gr.Row(equal_height=False):
@@ -256,50 +270,54 @@ def build_demo(weights_dir=None):
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 layer_note = gr.Markdown("*Draw a digit to see what this model's first layer responds to.*")
-                activations = gr.Gallery(label="Activations", columns=6, height="auto", format="png",
-                                         elem_id="activations", object_fit="contain")
-            saliency = gr.Image(label="Saliency", interactive=False, buttons=[], scale=1, format="png", elem_id="saliency")
+                activations = gr.HTML("", elem_id="activations")
+            saliency = gr.HTML("", elem_id="saliency", scale=1)
         with gr.Accordion("How this model did on the 10,000 MNIST test digits", open=False):
             with gr.Row():
                 confusion = gr.Image(label="Confusion matrix", interactive=False, buttons=[], format="png")
                 curves = gr.Image(label="Training curves", interactive=False, buttons=[], format="png")
             worst = gr.Gallery(label="Its most confident mistakes", columns=6, height="auto", format="png")
+        # The `predict` API's input: a sketchpad value or an image, as before the pad (never shown).
+        api_drawing = drawing_pad(visible=False, elem_id="api-drawing")
 
-        # One event per drawing updates every view from one Prediction (kept in `current`).
+        # One request per drawing, answered directly (no queue round trips), updates every view from one
+        # Prediction (kept in `current`). While the pen moves the pad sends its strokes every SEND_EVERY ms;
+        # always_last: a newer drawing supersedes one that waits, and the last one is always read.
         drawing_views = [current, *panels, verdict, seen, activations, layer_note, saliency, wrong]
-        sketch.change(app.read, [sketch, choice, layer], drawing_views, api_visibility="private",
+        sketch.change(app.read, [sketch, choice, layer], drawing_views, api_visibility="private", queue=False,
                       trigger_mode="always_last", show_progress="hidden")
-        # Loading an example into the sketchpad does not fire its change event: read it explicitly.
-        examples.load_input_event.then(app.read, [sketch, choice, layer], drawing_views, api_visibility="private")
         gr.on([choice.change, layer.change], app.inspect, [current, choice, layer], [activations, layer_note, saliency],
-              api_visibility="private", trigger_mode="always_last", show_progress="hidden")
-        # The API: same inputs and outputs as ever, triggered by nothing on the page.
-        gr.on([], app.predict, sketch, [*panels, verdict], api_name="predict")
+              api_visibility="private", trigger_mode="always_last", show_progress="hidden", queue=False)
+        # The API: `predict` takes a sketchpad value or an image, `predict_strokes` the pad's value.
+        gr.on([], app.predict, api_drawing, [*panels, verdict], api_name="predict")
+        gr.on([], app.predict, sketch, [*panels, verdict], api_name="predict_strokes")
         choice.change(app.select_model, choice, [*panels, layer, confusion, curves, worst], api_visibility="private")
         demo.load(app.select_model, choice, [*panels, layer, confusion, curves, worst], api_visibility="private")
-        # In the browser only: setting the value to None from the server would re-mount the editor.
-        clear.click(None, js=CLEAR_CANVAS)
         # Labels: the challenge's asked digit, or a correction; each updates the score and, with consent, the store.
         labelled_views = [session, prompt, next_drawing, scoreboard, save_status, round_chart, round_misses,
                           store_figure]
-        start.click(app.start_round, session, labelled_views, api_visibility="private").then(None, js=CLEAR_CANVAS)
+        start.click(app.start_round, session, labelled_views, api_visibility="private").then(None, js=pad.CLEAR_PAD)
         next_drawing.click(app.answer, [session, current, consent], labelled_views,
-                           api_visibility="private").success(None, js=CLEAR_CANVAS)
+                           api_visibility="private").success(None, js=pad.CLEAR_PAD)
         wrong.input(app.correct, [session, current, wrong, consent], labelled_views, api_visibility="private")
         demo.load(app.store_summary, None, store_figure, api_visibility="private")
-    # A bounded queue: a flood of requests is refused at the door instead of piling up in memory.
-    # (Each event serves one request at a time; a refused image costs about a millisecond of it.)
+    # A bounded queue for what goes through it (the API, labels): a flood is refused at the door.
     demo.queue(max_size=MAX_QUEUE)
     return demo
 
 
 CSS = """
-#sketchpad button[aria-label="Pan"], #sketchpad button[aria-label="Zoom in"],
-#sketchpad button[aria-label="Zoom out"] { display: none; }
-/* A square drawing area as wide as the column allows, on desktop and phone alike. */
-#sketchpad { width: 100%; max-width: 600px; aspect-ratio: 1 / 1; height: auto !important; margin: 0 auto; }
 .panel.selected { outline: 3px solid var(--color-accent); border-radius: var(--block-radius); }
-#seen img { image-rendering: pixelated; }
+.figure { margin: 0; text-align: center; } .figure figcaption { font-size: 0.8rem; margin-top: 2px; }
+.pixels { image-rendering: pixelated; display: block; margin: 0 auto; aspect-ratio: 1 / 1; }
+.empty-figure { width: 224px; height: 224px; margin: 0 auto; display: flex; align-items: center; padding: 1rem;
+  justify-content: center; font-size: 0.85rem; border: 1px dashed var(--border-color-primary); border-radius: 8px; }
+.figure .pictures { display: flex; gap: 2px; justify-content: center; }
+.picture-grid { display: flex; flex-wrap: wrap; gap: 10px 8px; }
+.examples-label { font-size: 0.85rem; margin: 0.4rem 0; }
+.example-buttons { display: flex; flex-wrap: wrap; gap: 4px; }
+.pad-example { padding: 2px; background: #fff; border: 1px solid var(--border-color-primary); border-radius: 6px;
+  cursor: pointer; }
 .verdict { font-size: 1.15rem; padding: 0.6rem 0.8rem; border-radius: 8px; background: var(--block-background-fill); }
 .verdict.agree { background: #e6f6ea; } .verdict.disagree { background: #fff4dc; }
 .verdict.unsure { background: #fde8e8; }
@@ -318,4 +336,5 @@ CSS = """
   background: var(--color-accent); }
 """
 
-LAUNCH_OPTIONS = {"css": CSS, "js": ACTIVATE_BRUSH, "theme": gr.themes.Soft()}
+# Request bodies are bounded before they are read (the pad's strokes skip the queue and its limits).
+LAUNCH_OPTIONS = {"css": CSS, "theme": gr.themes.Soft(), "app_kwargs": {"middleware": [Middleware(BodyLimit)]}}

@@ -4,6 +4,8 @@ drawing -> `Predictor.predict` -> one Prediction -> every function below. The pa
 only places their results.
 """
 
+import html
+
 import numpy as np
 
 from digitpad import plots
@@ -11,6 +13,20 @@ from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES
 
 UNSURE = 0.5  # a top probability under this is reported as "unsure"
 UNITS_SHOWN = 12  # first-layer units shown for the MLPs
+
+
+def point_count(strokes):
+    """How many points a pad value holds (0 for anything else)."""
+    try:
+        return sum(len(stroke) for stroke in strokes["strokes"])
+    except (TypeError, KeyError):
+        return 0
+
+
+def stamped(view, points):
+    """A view's HTML marked with the drawing it shows, by its number of points: the browser
+    benchmark (and anyone) can tell an answer to the final drawing from an earlier one."""
+    return f"<div class='drawing' data-points='{points}'>{view}</div>"
 
 
 def label_value(probabilities):
@@ -47,13 +63,28 @@ def agreement(prediction):
     return state, f"<div class='verdict {state}'>{text}</div><div class='chips'>{chips}</div>"
 
 
+def figure(images, caption, size, classes="figure"):
+    """HTML: small images (one or a list, side by side) inlined as data (no follow-up request), each
+    drawn `size` px wide with its pixels kept square and sharp, and one caption below, outside them."""
+    images = images if isinstance(images, list) else [images]
+    alt = html.escape(caption, quote=True)
+    pictures = "".join(f"<img src='{plots.png_uri(image)}' alt='{alt}' style='width:{size}px' class='pixels'>"
+                       for image in images)
+    return f"<figure class='{classes}'><div class='pictures'>{pictures}</div><figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
 def seen(prediction):
-    """The 28x28 the models read, enlarged."""
-    return plots.gray(prediction.image)
+    """HTML: the 28x28 the models read, enlarged 8 times, captioned below it."""
+    image = (np.asarray(prediction.image) * 255).round().astype(np.uint8)
+    return figure(image, "What the models see (28x28)", 224, "figure seen-figure")
+
+
+def empty_seen():
+    return "<div class='figure empty-figure'>What the models see (28x28) shows here</div>"
 
 
 def layer_gallery(predictor, prediction, key, layer_index):
-    """(gallery items, note) for one shown layer of a model on the current drawing."""
+    """(HTML of a grid of small pictures, note) for one shown layer of a model on the current drawing."""
     from digitpad.inference import first_weighted_layer  # loaded by now, with the models
 
     first_layer = first_weighted_layer(predictor.models[key])
@@ -64,39 +95,40 @@ def layer_gallery(predictor, prediction, key, layer_index):
         top = float(values.max()) or 1.0  # one scale for all maps of the layer: comparable brightness
         items = []
         for f in range(values.shape[-1]):
-            feature = plots.fit_height(plots.activation(values[..., f], top), 168)
-            caption = f"filter {f + 1}: max {values[..., f].max():.2f}"
-            if first:
-                kernel = plots.fit_height(plots.weights(kernels[:, :, 0, f]), 168)
-                feature, caption = plots.side_by_side(kernel, feature), f"filter {f + 1}: 3x3 kernel | feature map"
-            items.append((feature, caption))
+            pictures = [plots.activation(values[..., f], top)]
+            if first:  # the filter's 3x3 kernel, then what it found
+                pictures.insert(0, plots.weights(kernels[:, :, 0, f]))
+            caption = f"filter {f + 1}: {'kernel | ' if first else ''}max {values[..., f].max():.2f}"
+            items.append(figure(pictures, caption, 84))
         note = (f"**{name}** of {DISPLAY_NAMES[key]}"
                 + (", after batch norm and ReLU" if "batchnorm" in key else ", linear (no activation)")
                 + f": what each filter responds to in your drawing (bright = strong; one scale, max {top:.2f}).")
         if first:
             note += " Left of each map, its 3x3 kernel (red positive, blue negative)."
-        return items, note
+        return grid(items), note
     kernel = first_layer.get_weights()[0].reshape(28, 28, -1)
     if key == "perceptron":
-        items = [(plots.fit_height(plots.weights(kernel[..., d]), 168), f"digit {d}: p = {values[d]:.0%}")
-                 for d in range(10)]
+        items = [figure(plots.weights(kernel[..., d]), f"digit {d}: p = {values[d]:.0%}", 84) for d in range(10)]
         note = ("**No convolution**: the perceptron is one Dense layer. These are its ten 28x28 class templates: "
                 "red pixels vote for the digit when inked, blue ones against.")
-        return items, note
+        return grid(items), note
     strongest = np.argsort(-values)[:UNITS_SHOWN]
-    items = [(plots.fit_height(plots.weights(kernel[..., u]), 168), f"unit {u}: activation {values[u]:.2f}")
-             for u in strongest]
+    items = [figure(plots.weights(kernel[..., u]), f"unit {u}: activation {values[u]:.2f}", 84) for u in strongest]
     note = (f"**No convolution**: {DISPLAY_NAMES[key]} starts with a Dense layer of {first_layer.units} units, each "
             f"looking at the whole image. Here, the weights of the {UNITS_SHOWN} units your drawing excites most "
             "(red = ink here excites the unit, blue = inhibits it).")
-    return items, note
+    return grid(items), note
+
+
+def grid(items):
+    return f"<div class='picture-grid'>{''.join(items)}</div>"
 
 
 def saliency(predictor, prediction, key):
-    """(picture, caption): the pixels that pushed the model toward its answer."""
+    """HTML: the pixels that pushed the model toward its answer, captioned."""
     top = int(prediction.probabilities[key].argmax())
     picture = plots.saliency_overlay(prediction.image, predictor.saliency(key, prediction.image, top))
-    return picture, f"Saliency: the pixels that pushed it toward {top}"
+    return figure(picture, f"Saliency: the pixels that pushed it toward {top}", 224, "figure saliency-figure")
 
 
 def accuracy_line(result):

@@ -26,7 +26,7 @@ def first_epoch_labels(seed, digits, real):
     keras.utils.set_random_seed(seed)
     pipeline = data.training_pipeline(x, y, x[::-1], augment=0.5, normalised_share=0.25, seed=seed,
                                       real=(real.x, real.y), real_repeats=2)
-    return np.concatenate([labels.numpy() for _, labels in pipeline])
+    return np.concatenate([labels.numpy() for _, labels, _ in pipeline])
 
 
 def test_a_seed_fixes_the_order_of_the_digits(digits, real):

@@ -1,0 +1,147 @@
+"""What the benchmarks share: start a server on a free localhost port and wait for its page; its
+memory; the machine's name; and the no-op apps they measure DigitPad against.
+
+`python -m benchmarks.server --noop api|pad|sketchpad` serves one of the no-op apps (on
+$GRADIO_SERVER_PORT): the same inputs as DigitPad's, and nothing done with them.
+"""
+
+import argparse
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = [sys.executable, "app.py"]
+
+
+def noop_command(kind):
+    return [sys.executable, "-m", "benchmarks.server", "--noop", kind]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(command, timeout=120):
+    """(process, url, start time, cold start seconds): start a Gradio server, wait until its page answers."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    while time.perf_counter() - start < timeout:
+        if process.poll() is not None:
+            raise SystemExit(f"{' '.join(command)} exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return process, url, start, time.perf_counter() - start
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit(f"{' '.join(command)} did not answer within {timeout} s")
+
+
+def stop(process):
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def resident_mb(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+# ---------------------------------------------------------------- the no-op apps
+
+
+def serve_noop_api():
+    """`predict` that does nothing with the same sketchpad input as DigitPad's API: Gradio's own cost."""
+    import gradio as gr
+
+    from digitpad.sketchpad import drawing_pad
+
+    with gr.Blocks() as demo:
+        sketch = drawing_pad()
+        answer = gr.Textbox()
+        sketch.change(lambda value: "ok", sketch, answer, api_name="predict")
+    demo.launch()
+
+
+def serve_noop_pad():
+    """DigitPad's own pad, wired as on its page (one request answered directly, always the last
+    drawing), whose answer only says how many points it got: the browser's and Gradio's cost."""
+    import gradio as gr
+
+    from digitpad.pad import DrawingPad
+
+    def count(value):
+        points = sum(len(stroke) for stroke in (value or {}).get("strokes", []))
+        return f"<span data-points='{points}'>{points} points</span>"
+
+    with gr.Blocks() as demo:
+        sketch = DrawingPad()
+        answer = gr.HTML(elem_id="noop-output")
+        sketch.change(count, sketch, answer, queue=False, trigger_mode="always_last", show_progress="hidden")
+    demo.launch()
+
+
+# Gradio's sketchpad starts with no tool selected: select the brush once its toolbar is drawn.
+SELECT_BRUSH = """() => {
+  const select = () => {
+    const brush = document.querySelector('#sketchpad button[aria-label="Brush"]');
+    if (!brush) { setTimeout(select, 100); return; }
+    if (!brush.classList.contains('highlight')) brush.click();
+  };
+  select();
+}"""
+
+
+def serve_noop_sketchpad():
+    """gr.Sketchpad at 280 px, as DigitPad's page had it before its own pad, whose one event only
+    counts the drawings: the old floor (its export and upload of PNGs after every stroke)."""
+    import itertools
+
+    import gradio as gr
+
+    from digitpad.sketchpad import drawing_pad
+
+    count = itertools.count(1)
+    with gr.Blocks() as demo:
+        sketch = drawing_pad()
+        answer = gr.HTML(elem_id="noop-output")  # a Textbox's new value changes no DOM a page can observe
+        sketch.change(lambda value: f"<span>drawing {next(count)}</span>", sketch, answer,
+                      trigger_mode="always_last", show_progress="hidden")
+    demo.launch(js=SELECT_BRUSH, css="#sketchpad { width: 100%; max-width: 600px; aspect-ratio: 1 / 1; "
+                                     "height: auto !important; margin: 0 auto; }")
+
+
+NOOPS = {"api": serve_noop_api, "pad": serve_noop_pad, "sketchpad": serve_noop_sketchpad}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="serve a no-op app")
+    parser.add_argument("--noop", choices=NOOPS, required=True)
+    NOOPS[parser.parse_args().noop]()

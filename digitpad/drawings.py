@@ -3,8 +3,8 @@
 `DrawingStore(url)` takes an SQLAlchemy URL: by default $DIGITPAD_DB, else an SQLite file,
 data/drawings.sqlite, created on first use. A PostgreSQL URL (postgresql+psycopg://...) works
 unchanged when the app runs as several replicas. Each row holds what the consent box says, nothing
-more: the drawing scaled down (PNG), its 28x28 as the models read it, the label, the five models'
-probabilities, the time and an anonymous random session id.
+more: the drawing's strokes as the pad sent them, the drawing scaled down (PNG), its 28x28 as the
+models read it, the label, the five models' probabilities, the time and an anonymous random session id.
 
     store = DrawingStore()
     store.add(image, label=7, probabilities=prediction.probabilities, session="3f2a...")
@@ -41,6 +41,7 @@ drawings = sa.Table(
     sa.Column("drawing", sa.LargeBinary, nullable=False),  # PNG, at most THUMBNAIL px a side
     sa.Column("mnist", sa.LargeBinary, nullable=False),  # 784 bytes: the 28x28 uint8, white on black
     sa.Column("probabilities", sa.JSON, nullable=False),  # {model key: [10 floats]}
+    sa.Column("strokes", sa.JSON, nullable=True),  # the pad's value: {"strokes": [[[x, y], ...]], "width", "height"}
 )
 
 
@@ -55,17 +56,26 @@ class DrawingStore:
         try:
             self.engine = _engine(self.url)
             metadata.create_all(self.engine)
+            _add_strokes_column(self.engine)
         except (sa.exc.SQLAlchemyError, OSError) as error:
             raise StoreError(_reason(error)) from None
 
     def add(self, image, label, probabilities, session) -> int:
-        """Store one labelled drawing; returns its id. `image`: anything `preprocess.to_mnist` takes."""
+        """Store one labelled drawing; returns its id. `image`: the pad's strokes (kept as they are, and
+        drawn for the picture), or anything else `preprocess.to_mnist` takes."""
         label = int(label)
         if not 0 <= label <= 9:
             raise ValueError(f"A label is a digit 0-9, not {label}.")
         if set(probabilities) != set(MODEL_NAMES):
             raise ValueError(f"Probabilities of all five models are needed, got {sorted(probabilities)}.")
-        flat = preprocess.flatten(image)
+        strokes = None
+        if isinstance(image, dict) and "strokes" in image:
+            checked = preprocess.check_strokes(image)
+            strokes = {"strokes": [np.round(points, 1).tolist() for points in checked.strokes],
+                       "width": checked.width, "height": checked.height}
+            flat = 255 - preprocess.render_strokes(checked)  # black ink on white, as the pad shows it
+        else:
+            flat = preprocess.flatten(image)
         mnist = (preprocess.to_mnist(flat) * 255).round().astype(np.uint8)
         row = {
             "created": datetime.datetime.now(datetime.timezone.utc),
@@ -74,6 +84,7 @@ class DrawingStore:
             "drawing": _thumbnail(flat),
             "mnist": mnist.tobytes(),
             "probabilities": {key: [round(float(p), 6) for p in probabilities[key]] for key in MODEL_NAMES},
+            "strokes": strokes,
         }
         try:
             with self._write, self.engine.begin() as connection:
@@ -102,11 +113,23 @@ class DrawingStore:
 
     def export_npz(self, path):
         """Write x (N, 28, 28) uint8 white on black, y, and `predicted_<key>` / `probabilities_<key>`
-        of each model at the time; returns N."""
+        of each model at the time; and the drawings' strokes in unipen.npz's layout (points,
+        stroke_starts, digit_strokes, labels, writers = the visit's id, contributors = "digitpad"; no
+        strokes for a drawing stored without them), so `digitpad.unipen.load(path)` reads them as
+        pen-written digits. Returns N."""
         x, y, probabilities = self.rows()
+        result = self._read(sa.select(drawings.c.session, drawings.c.strokes).order_by(drawings.c.id)).all()
+        strokes = [[np.asarray(s, np.float32).reshape(-1, 2) for s in (r.strokes or {}).get("strokes", []) if s]
+                   for r in result]
+        flat = [s for digit in strokes for s in digit]
         np.savez_compressed(path, x=x, y=y,
                             **{f"predicted_{key}": p.argmax(axis=1) for key, p in probabilities.items()},
-                            **{f"probabilities_{key}": p for key, p in probabilities.items()})
+                            **{f"probabilities_{key}": p for key, p in probabilities.items()},
+                            points=np.concatenate(flat) if flat else np.zeros((0, 2), np.float32),
+                            stroke_starts=np.cumsum([0] + [len(s) for s in flat]).astype(np.int64),
+                            digit_strokes=np.cumsum([0] + [len(d) for d in strokes]).astype(np.int64),
+                            labels=y, writers=np.array([r.session for r in result], dtype=str).reshape(-1),
+                            contributors=np.full(len(y), "digitpad"))
         return len(y)
 
     def _read(self, query):
@@ -115,6 +138,13 @@ class DrawingStore:
                 return connection.execute(query)
         except sa.exc.SQLAlchemyError as error:
             raise StoreError(_reason(error)) from None
+
+
+def _add_strokes_column(engine):
+    """A store made before strokes were kept gets their column (its old rows keep none)."""
+    if "strokes" not in {column["name"] for column in sa.inspect(engine).get_columns("drawings")}:
+        with engine.begin() as connection:
+            connection.execute(sa.text("ALTER TABLE drawings ADD COLUMN strokes JSON"))
 
 
 def _engine(url):

@@ -5,11 +5,11 @@ uploads each before the drawing is read, so a visitor waited about 2 s after lif
 a reading that takes milliseconds. This pad draws locally at the screen's frame rate with pointer
 events (mouse, touch and pen alike) and sends only its strokes, a few kilobytes of JSON:
 
-    {"strokes": [[[x, y], ...], ...], "width": 280, "height": 280}
+    {"strokes": [[[x, y], ...], ...], "width": 280, "height": 280, "live": false}
 
 in canvas units (PAD_SIDE a side, whatever its size on screen; y points down). It sends them on
-each pointer-up and, while a stroke is in progress, at most every SEND_EVERY ms, so the views follow
-the pen. `preprocess.read_strokes` reads the value.
+each pointer-up and, while a stroke is in progress ("live": true), at most every SEND_EVERY ms, so
+the views follow the pen. `preprocess.read_strokes` reads the value.
 
 Imports only Gradio and the pad's constants, so the benchmarks' no-op apps use the very same pad.
 """
@@ -87,7 +87,7 @@ function send() {
   clearTimeout(timer); timer = null; lastSent = performance.now();
   const sent = current ? [...strokes, current.slice()] : strokes.slice();
   canvas.dataset.points = sent.reduce((total, stroke) => total + stroke.length, 0);  // which drawing was sent
-  props.value = {strokes: sent, width: SIDE, height: SIDE};
+  props.value = {strokes: sent, width: SIDE, height: SIDE, live: current !== null};  // live: the pen is down
 }
 function point(event) {
   const box = canvas.getBoundingClientRect();
@@ -135,6 +135,7 @@ class DrawingPad(gr.HTML):
 
     def __init__(self, value=None, **kwargs):
         kwargs.setdefault("elem_id", "sketchpad")
+        kwargs.setdefault("padding", False)  # the canvas as wide as the column, on a phone too
         super().__init__(value=value or EMPTY, html_template=_TEMPLATE, css_template=_CSS, js_on_load=_JS,
                          apply_default_css=False, **kwargs)
 

@@ -82,13 +82,18 @@ class DigitPad:
         except Busy as error:  # the page keeps its views; the verdict says why this drawing waits
             return (gr.skip(),) * 6 + (f"<div class='verdict unsure'>{error}</div>",) + (gr.skip(),) * 5
         reading = Reading(prediction, strokes if prediction.probabilities else None)
-        pictures, note, saliency = self.inspect(reading, key, layer_name)
         seen = views.seen(prediction) if prediction.probabilities else views.empty_seen()
         # Each view says which drawing it shows (its number of points, as the pad counts them).
         points = views.point_count(strokes)
-        return (reading, *views.panels(prediction), *(views.stamped(view, points) for view in
-                (views.agreement(prediction)[1], seen, pictures)), note, views.stamped(saliency, points),
-                gr.Radio(value=None, interactive=reading.drawing is not None))
+        if isinstance(strokes, dict) and strokes.get("live"):
+            # While the pen moves, the panels, verdict and 28x28 follow it; a model's layers and saliency
+            # (half the work and nine tenths of the bytes) wait for the pen to lift.
+            inside = (gr.skip(),) * 3
+        else:
+            pictures, note, saliency = self.inspect(reading, key, layer_name)
+            inside = (views.stamped(pictures, points), note, views.stamped(saliency, points))
+        return (reading, *views.panels(prediction), views.stamped(views.agreement(prediction)[1], points),
+                views.stamped(seen, points), *inside, gr.Radio(value=None, interactive=reading.drawing is not None))
 
     def inspect(self, reading, key, layer_name):
         """The chosen model's layer pictures, their note and its saliency, from the session's Prediction."""
@@ -197,7 +202,9 @@ def _load_predictor(weights_dir):
     from digitpad.inference import Predictor  # imports TensorFlow
 
     try:
-        return Predictor(weights_dir)
+        predictor = Predictor(weights_dir)
+        plots.activation(np.zeros((2, 2))), plots.weights(np.zeros((2, 2)))  # matplotlib's colour maps, loaded
+        return predictor
     except WeightsError as error:
         print(f"DigitPad cannot predict: {error}", file=sys.stderr)
         raise
@@ -307,6 +314,7 @@ def build_demo(weights_dir=None):
 
 
 CSS = """
+#sketchpad .html-container { padding: 0; }  /* the pad as wide as its column, on a phone too */
 .panel.selected { outline: 3px solid var(--color-accent); border-radius: var(--block-radius); }
 .figure { margin: 0; text-align: center; } .figure figcaption { font-size: 0.8rem; margin-top: 2px; }
 .pixels { image-rendering: pixelated; display: block; margin: 0 auto; aspect-ratio: 1 / 1; }

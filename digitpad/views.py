@@ -4,6 +4,7 @@ drawing -> `Predictor.predict` -> one Prediction -> every function below. The pa
 only places their results.
 """
 
+import functools
 import html
 
 import numpy as np
@@ -64,13 +65,24 @@ def agreement(prediction):
 
 
 def figure(images, caption, size, classes="figure"):
-    """HTML: small images (one or a list, side by side) inlined as data (no follow-up request), each
-    drawn `size` px wide with its pixels kept square and sharp, and one caption below, outside them."""
+    """HTML: small images (one or a list, side by side; arrays or data: URIs) inlined (no follow-up
+    request), each drawn `size` px wide with its pixels kept square and sharp, and one caption below."""
     images = images if isinstance(images, list) else [images]
     alt = html.escape(caption, quote=True)
-    pictures = "".join(f"<img src='{plots.png_uri(image)}' alt='{alt}' style='width:{size}px' class='pixels'>"
-                       for image in images)
+    pictures = "".join(f"<img src='{image if isinstance(image, str) else plots.png_uri(image)}' alt='{alt}' "
+                       f"style='width:{size}px' class='pixels'>" for image in images)
     return f"<figure class='{classes}'><div class='pictures'>{pictures}</div><figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+@functools.lru_cache(maxsize=None)
+def weight_picture(model, index):
+    """data: URI of the weights of one filter or unit of the model's first layer (3x3 or 28x28, red
+    positive, blue negative): they never change, so each is drawn once."""
+    from digitpad.inference import first_weighted_layer  # loaded by now, with the models
+
+    kernel = np.asarray(first_weighted_layer(model).kernel)
+    weights = kernel[:, :, 0, index] if kernel.ndim == 4 else kernel[:, index].reshape(28, 28)
+    return plots.png_uri(plots.weights(weights))
 
 
 def seen(prediction):
@@ -85,19 +97,16 @@ def empty_seen():
 
 def layer_gallery(predictor, prediction, key, layer_index):
     """(HTML of a grid of small pictures, note) for one shown layer of a model on the current drawing."""
-    from digitpad.inference import first_weighted_layer  # loaded by now, with the models
-
-    first_layer = first_weighted_layer(predictor.models[key])
+    model = predictor.models[key]
     name, values = prediction.layers[key][layer_index]
     if values.ndim == 3:  # a convolution block: one feature map per filter
         first = layer_index == 0
-        kernels = first_layer.get_weights()[0] if first else None
         top = float(values.max()) or 1.0  # one scale for all maps of the layer: comparable brightness
         items = []
         for f in range(values.shape[-1]):
             pictures = [plots.activation(values[..., f], top)]
             if first:  # the filter's 3x3 kernel, then what it found
-                pictures.insert(0, plots.weights(kernels[:, :, 0, f]))
+                pictures.insert(0, weight_picture(model, f))
             caption = f"filter {f + 1}: {'kernel | ' if first else ''}max {values[..., f].max():.2f}"
             items.append(figure(pictures, caption, 84))
         note = (f"**{name}** of {DISPLAY_NAMES[key]}"
@@ -106,15 +115,14 @@ def layer_gallery(predictor, prediction, key, layer_index):
         if first:
             note += " Left of each map, its 3x3 kernel (red positive, blue negative)."
         return grid(items), note
-    kernel = first_layer.get_weights()[0].reshape(28, 28, -1)
     if key == "perceptron":
-        items = [figure(plots.weights(kernel[..., d]), f"digit {d}: p = {values[d]:.0%}", 84) for d in range(10)]
+        items = [figure(weight_picture(model, d), f"digit {d}: p = {values[d]:.0%}", 84) for d in range(10)]
         note = ("**No convolution**: the perceptron is one Dense layer. These are its ten 28x28 class templates: "
                 "red pixels vote for the digit when inked, blue ones against.")
         return grid(items), note
     strongest = np.argsort(-values)[:UNITS_SHOWN]
-    items = [figure(plots.weights(kernel[..., u]), f"unit {u}: activation {values[u]:.2f}", 84) for u in strongest]
-    note = (f"**No convolution**: {DISPLAY_NAMES[key]} starts with a Dense layer of {first_layer.units} units, each "
+    items = [figure(weight_picture(model, u), f"unit {u}: activation {values[u]:.2f}", 84) for u in strongest]
+    note = (f"**No convolution**: {DISPLAY_NAMES[key]} starts with a Dense layer of {len(values)} units, each "
             f"looking at the whole image. Here, the weights of the {UNITS_SHOWN} units your drawing excites most "
             "(red = ink here excites the unit, blue = inhibits it).")
     return grid(items), note

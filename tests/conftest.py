@@ -27,6 +27,23 @@ def predictor():
 
 
 @pytest.fixture(scope="session")
+def pen_digits():
+    """312 pen-written digits of UNIPEN writers no model trained on (tests/fixtures/unipen_sample.npz)."""
+    from digitpad import unipen
+
+    return unipen.load(ROOT / "tests" / "fixtures" / "unipen_sample.npz")
+
+
+@pytest.fixture(scope="session")
+def pen_values(pen_digits):
+    """{digit: the pad value of one pen-written example of it, all five models reading it right}."""
+    from digitpad import unipen
+
+    rows = {0: 15, 1: 4, 2: 23, 3: 9, 4: 18, 5: 5, 6: 47, 7: 20, 8: 6, 9: 0}  # as the page's examples
+    return {d: unipen.pad_value(pen_digits.strokes[i]) for d, i in rows.items()}
+
+
+@pytest.fixture(scope="session")
 def digits(mnist_sample):
     """{digit: one 28x28 example of it} from the fixture."""
     x, y = mnist_sample
@@ -36,10 +53,13 @@ def digits(mnist_sample):
 @pytest.fixture(scope="session")
 def app_url():
     """The app, launched in this process on a free localhost port."""
-    from digitpad import ui
-    from digitpad.bench import free_port
+    import socket
 
-    port = free_port()
+    from digitpad import ui
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
     demo = ui.build_demo(ROOT / "weights")
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **ui.LAUNCH_OPTIONS)
     yield f"http://127.0.0.1:{port}/"

@@ -96,6 +96,35 @@ def test_round_trip(store, digits, tmp_path):
             assert exported[f"predicted_{key}"].tolist() == [3, 8]
 
 
+def test_the_pads_strokes_are_kept_and_exported_as_a_pen_stroke_set(store, pen_values, tmp_path):
+    from digitpad import unipen
+    from digitpad.preprocess import read_strokes
+
+    store.add(pen_values[4], 4, probabilities(4), "visit-1")
+    store.add(pen_values[8], 8, probabilities(8), "visit-2")
+    assert store.export_npz(tmp_path / "out.npz") == 2
+    pen = unipen.load(tmp_path / "out.npz")  # the export reads as UNIPEN does
+    assert pen.labels.tolist() == [4, 8] and pen.writers.tolist() == ["visit-1", "visit-2"]
+    for strokes, value in zip(pen.strokes, (pen_values[4], pen_values[8])):
+        assert len(strokes) == len(value["strokes"])
+        for kept, sent in zip(strokes, value["strokes"]):
+            assert np.allclose(kept, sent, atol=0.06)
+    with np.load(tmp_path / "out.npz") as exported:
+        expected = (read_strokes(pen_values[4]).image * 255).round().astype(np.uint8)
+        assert np.abs(exported["x"][0].astype(int) - expected).max() <= 1
+
+
+def test_a_store_made_before_strokes_gets_their_column(tmp_path, digits):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as connection:  # the table as version 1.1 made it
+        connection.execute("CREATE TABLE drawings (id INTEGER PRIMARY KEY, created DATETIME NOT NULL, session "
+                           "VARCHAR(64) NOT NULL, label SMALLINT NOT NULL, drawing BLOB NOT NULL, mnist BLOB NOT "
+                           "NULL, probabilities JSON NOT NULL)")
+    store = DrawingStore(f"sqlite:///{path}")
+    store.add(canvas(digits[2]), 2, probabilities(2), "old-visit")
+    assert store.count() == 1 and store.export_npz(tmp_path / "out.npz") == 1
+
+
 def test_sixteen_writers_lose_and_duplicate_nothing(store, digits):
     image = canvas(digits[5])
     errors = []

@@ -9,7 +9,8 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from digitpad import drawn, hostile
+from benchmarks import hostile
+from digitpad import drawn
 from digitpad.preprocess import DrawingError, to_mnist
 from digitpad.sketchpad import check_image_file
 

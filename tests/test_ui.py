@@ -1,5 +1,6 @@
 """The page's handlers, and the `predict` endpoint through gradio_client against the app on localhost."""
 
+import gradio as gr
 import numpy as np
 import pytest
 
@@ -37,34 +38,58 @@ def test_empty_canvas_says_draw_a_digit(app):
     assert "Draw a digit" in app.predict(None)[5]
 
 
-def test_one_reading_updates_every_view(app, digits):
-    value = sketch_value(np.asarray(drawn.draw(digits[9], brush=10, height=0.5)))
-    reading, *panels, verdict, seen, items, note, saliency, correction = app.read(value, "cnn_batchnorm", None)
+def test_one_reading_of_the_pads_strokes_updates_every_view(app, pen_values):
+    reading, *panels, verdict, seen, pictures, note, saliency, correction = app.read(pen_values[9], "cnn_batchnorm", None)
     assert set(reading.prediction.layers) == set(MODEL_NAMES)  # kept for the other models' views
-    assert reading.drawing is not None and correction.interactive  # it can be labelled
+    assert reading.drawing is pen_values[9] and correction.interactive  # it can be labelled
     assert max(panels[4], key=panels[4].get) == "9" and "<b>9</b>" in verdict
-    assert seen.shape == (224, 224) and len(items) == 12
-    assert saliency.label == "Saliency: the pixels that pushed it toward 9"
+    points = sum(len(stroke) for stroke in pen_values[9]["strokes"])
+    for view in (verdict, seen, pictures, saliency):  # each says which drawing it shows
+        assert view.startswith(f"<div class='drawing' data-points='{points}'>")
+    # Every picture is inlined: nothing for the browser to fetch after the response.
+    assert seen.count("src='data:image/png;base64,") == 1 and "What the models see (28x28)</figcaption>" in seen
+    assert pictures.count("src='data:image/png;base64,") == 24  # 12 kernels, 12 feature maps
+    assert "pushed it toward 9" in saliency and "src='data:image/png" in saliency
+
+
+def test_while_the_pen_moves_the_layers_wait_for_it_to_lift(app, pen_values):
+    live = {**pen_values[3], "live": True}
+    reading, *panels, verdict, seen, pictures, note, saliency, correction = app.read(live, "cnn_batchnorm", None)
+    assert max(panels[4], key=panels[4].get) == "3" and "data-points" in seen
+    assert all(view == gr.skip() for view in (pictures, note, saliency))
+
+
+def test_the_pictures_decode_to_what_the_models_saw(app, pen_values):
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    reading, *_, seen, _, _, _, _ = app.read(pen_values[4], "cnn", None)
+    data = base64.b64decode(re.search(r"base64,([^']+)'", seen).group(1))
+    image = np.asarray(Image.open(io.BytesIO(data)))
+    assert image.shape == (28, 28)
+    assert np.abs(image / 255 - reading.prediction.image).max() < 0.01
 
 
 @pytest.mark.parametrize("key", MODEL_NAMES)
-def test_inspect_every_model_and_layer_from_the_kept_prediction(app, digits, key, monkeypatch):
-    value = sketch_value(np.asarray(drawn.draw(digits[9], brush=10, height=0.5)))
-    reading = app.read(value, "cnn_batchnorm", None)[0]
-    # Inspecting reads no canvas: the kept Prediction is all it needs.
-    monkeypatch.setattr(app.predictor, "predict", lambda *args, **kwargs: pytest.fail("read the canvas again"))
+def test_inspect_every_model_and_layer_from_the_kept_prediction(app, pen_values, key, monkeypatch):
+    reading = app.read(pen_values[9], "cnn_batchnorm", None)[0]
+    # Inspecting reads no drawing: the kept Prediction is all it needs.
+    monkeypatch.setattr(app.predictor, "predict", lambda *args, **kwargs: pytest.fail("read the drawing again"))
     for layer in app.predictor.layer_names[key]:
-        items, note, saliency = app.inspect(reading, key, layer)
-        assert len(items) >= 10 and all(image.ndim == 3 for image, _ in items)
+        pictures, note, saliency = app.inspect(reading, key, layer)
+        assert pictures.count("<figure") >= 10
         assert ("No convolution" in note) == (key not in ("cnn", "cnn_batchnorm"))
-        assert saliency.value is not None
-    conv_items = app.inspect(reading, "cnn", app.predictor.layer_names["cnn"][0])[0]
-    assert len(conv_items) == 12 and "kernel" in conv_items[0][1]  # each map next to its 3x3 kernel
+        assert "Saliency" in saliency
+    conv = app.inspect(reading, "cnn", app.predictor.layer_names["cnn"][0])[0]
+    assert conv.count("<figure") == 12 and conv.count("<img") == 24 and "kernel | max" in conv  # each map by its kernel
 
 
 def test_inspect_without_a_drawing_says_so(app):
-    items, note, saliency = app.inspect(None, "cnn", None)
-    assert items == [] and "Draw a digit" in note
+    pictures, note, saliency = app.inspect(None, "cnn", None)
+    assert pictures == "" and "Draw a digit" in note
 
 
 def test_select_model_highlights_one_panel_and_lists_its_layers(app):
@@ -99,8 +124,8 @@ def test_test_set_views(app, key):
         assert true != said and image.shape == (224, 224)
 
 
-def test_a_correction_scores_the_drawing_and_is_kept_only_with_consent(app, digits):
-    value = sketch_value(np.asarray(drawn.draw(digits[7], brush=10, height=0.5)))
+def test_a_correction_scores_the_drawing_and_is_kept_only_with_consent(app, pen_values):
+    value = pen_values[7]
     before = app.store.count()
     reading = app.read(value, "cnn_batchnorm", None)[0]
     session, _, _, board, status, *_ = app.correct(None, reading, "1", False)  # "Wrong? It was: 1"
@@ -114,7 +139,7 @@ def test_a_correction_scores_the_drawing_and_is_kept_only_with_consent(app, digi
 
 def test_the_round_refuses_an_empty_pad(app):
     session = app.start_round(None)[0]
-    empty = app.read(sketch_value(np.zeros((400, 400, 4), np.uint8)), "cnn", None)[0]
+    empty = app.read({"strokes": [], "width": 280, "height": 280}, "cnn", None)[0]
     with pytest.warns(UserWarning, match=r"Draw a \d first"):  # a warning on the page; nothing changes
         app.answer(session, empty, True)
     assert session.asked == 0 and session.in_round and session.score()[0] == 0

@@ -1,6 +1,9 @@
 """Measure the committed models: `python -m digitpad.evaluate [--data PATH] [--data-dir DIR] [--drawn N]`.
 
 Per model, on digits it never trained on:
+- pen-written digits of held-out writers: UNIPEN's validation writers (a whole site and one writer in
+  five of the others; see `digitpad.unipen`), read from their strokes by `preprocess.read_strokes`
+  exactly as the pad's drawings are;
 - real handwriting, read by `preprocess.to_mnist` like a drawing: the 2,007 USPS test digits (US zip
   codes; never trained on, never chosen on) and the held-out real slice (semeion's held-out cycle
   and optdigits' test part: writers MNIST never saw; see `digitpad.handwriting`);
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitpad import data, drawn, handwriting, preprocess
+from digitpad import data, drawn, handwriting, preprocess, unipen
 from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES
 from digitpad.inference import Predictor
 
@@ -85,10 +88,14 @@ def main(argv=None):
     print("Reading the real handwriting (digitpad.handwriting):")
     real = handwriting.splits(args.data_dir)
     held_out = handwriting.held_out_digits(args.data_dir)
+    print("Reading the held-out pen writers' strokes (digitpad.unipen):")
+    _, pen_validation = unipen.split(unipen.load(args.data_dir))
+    pen = unipen.read_all(pen_validation)
 
     predictor = Predictor(weights)
     on_real = {name: predictor.predict_batch(digits.x) for name, digits in real.items()}
     on_held_out = predictor.predict_batch(held_out.x)
+    on_pen = predictor.predict_batch(pen.x)
     on_mnist = predictor.predict_batch(x_test)
     on_drawn = predictor.predict_batch(x_drawn)
     on_drawn_val = predictor.predict_batch(x_drawn_val)
@@ -101,6 +108,8 @@ def main(argv=None):
         log = training.get(key, {})
         results[key] = {
             "name": DISPLAY_NAMES[key],
+            "pen_held_out_accuracy": scores(on_pen[key], pen.y)[0],
+            "pen_held_out_writer_mean_accuracy": writer_mean(on_pen[key], pen.y, pen_validation.writers),
             "usps_test_accuracy": scores(on_real["usps_test"][key], real["usps_test"].y)[0],
             "real_held_out_accuracy": scores(on_held_out[key], held_out.y)[0],
             "validation_accuracy": {name: scores(on_real[name][key], real[name].y)[0]
@@ -127,6 +136,12 @@ def main(argv=None):
         "mnist_test_digits": len(y_test),
         "usps_test_digits": len(real["usps_test"].y),
         "real_held_out_digits": len(held_out.y),
+        "pen_held_out_digits": len(pen.y),
+        "pen_held_out_writers": len(np.unique(pen_validation.writers)),
+        "pen_description": ("Held-out pen writers: UNIPEN train_r01_v07 (International Unipen Foundation, CC BY "
+                            "4.0; Guyon et al., ICPR 1994), the writers of site " + unipen.HELD_OUT_SITE + " and one "
+                            "writer in five of the other sites, never trained on, read from their strokes by "
+                            "preprocess.read_strokes like the pad's drawings. Writer mean: each writer counts once."),
         "real_description": ("USPS test: 2,007 US zip-code digits (J. J. Hull, CEDAR), never trained on. Held-out "
                              "real slice: semeion's fourth cycle and optdigits' test part, never trained on. "
                              "Both read through preprocess.to_mnist like a drawing."),
@@ -169,11 +184,18 @@ def evaluate_drawings(url, weights, record=False):
         print(f"recorded in {path}")
 
 
+def writer_mean(probabilities, labels, writers):
+    """Accuracy per writer, averaged over the writers: a prolific writer counts once."""
+    right = probabilities.argmax(axis=1) == labels
+    return float(np.mean([right[writers == w].mean() for w in np.unique(writers)]))
+
+
 def print_table(results):
-    print(f"\n{'model':<30}{'USPS test':>10}{'real held-out':>15}{'MNIST test':>12}{'loss':>8}{'drawn':>9}"
-          f"{'drawn (val)':>13}{'params':>9}{'epochs':>8}")
+    print(f"\n{'model':<30}{'pen writers':>12}{'(per writer)':>13}{'USPS test':>10}{'real held-out':>15}"
+          f"{'MNIST test':>12}{'loss':>8}{'drawn':>9}{'drawn (val)':>13}{'params':>9}{'epochs':>8}")
     for key, r in results.items():
-        print(f"{r['name']:<30}{r['usps_test_accuracy']:>10.2%}{r['real_held_out_accuracy']:>15.2%}"
+        print(f"{r['name']:<30}{r['pen_held_out_accuracy']:>12.2%}{r['pen_held_out_writer_mean_accuracy']:>13.2%}"
+              f"{r['usps_test_accuracy']:>10.2%}{r['real_held_out_accuracy']:>15.2%}"
               f"{r['mnist_accuracy']:>12.2%}{r['mnist_loss']:>8.3f}{r['drawn_accuracy']:>9.2%}"
               f"{r['drawn_validation_accuracy']:>13.2%}{r['parameters']:>9,}{r['epochs'] or '-':>8}")
     print(f"\n{'validation (the recipe was chosen on these)':<44}" + "".join(f"{name:>20}" for name in handwriting.VALIDATION))

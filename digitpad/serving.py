@@ -17,6 +17,7 @@ import threading
 from contextlib import contextmanager
 
 MAX_BODY = 1 << 20  # bytes: 1 MiB
+DRAIN = 64 << 20  # bytes: a refused body up to this size is read and dropped, so its sender reads why
 READERS = os.cpu_count() or 2
 MAX_WAITING = 16  # readings waiting for a reader; Gradio runs handlers on a pool of 40 threads
 
@@ -68,6 +69,7 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
+            await self._discard(receive, int(length))
             return await self._refuse(send)
         received = 0
 
@@ -83,6 +85,16 @@ class BodyLimit:
             await self.app(scope, counted, send)
         except _TooLarge:
             await self._refuse(send)
+
+    async def _discard(self, receive, length):
+        """Read what the client sends and drop it (no more than DRAIN bytes), so that it gets to read
+        the refusal instead of a reset connection; nothing is kept."""
+        if length > DRAIN:
+            return
+        while True:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body"):
+                return
 
     async def _refuse(self, send):
         body = json.dumps({"error": f"The request is too large: DigitPad accepts at most {self.limit >> 10} KB "

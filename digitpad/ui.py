@@ -76,6 +76,8 @@ class DigitPad:
         The Prediction (with every model's layers) is kept in the session, so that picking another
         model or layer redraws its views from it instead of reading the strokes again.
         """
+        if not (isinstance(strokes, dict) and "strokes" in strokes):
+            strokes = {"strokes": None}  # not the pad's value: refused by name, as strokes
         try:
             with self.readers.reading(request.session_hash if request else None):
                 prediction = self.predictor.predict(strokes, layers_of=MODEL_NAMES)

@@ -140,11 +140,12 @@ def saliency(predictor, prediction, key):
 
 
 def accuracy_line(result):
-    """A panel's measured accuracy, real handwriting first."""
+    """A panel's measured accuracy, pen-written digits of writers it never saw first."""
     if not result:
         return "not evaluated yet"
-    real = (f"real handwriting (USPS) **{result['usps_test_accuracy']:.1%}** · "
-            if "usps_test_accuracy" in result else "")
+    real = (f"pen writers it never saw **{result['pen_held_out_accuracy']:.1%}** · "
+            if "pen_held_out_accuracy" in result else "")
+    real += (f"USPS {result['usps_test_accuracy']:.1%} · " if "usps_test_accuracy" in result else "")
     return (f"{real}MNIST test **{result['mnist_accuracy']:.2%}** · drawn MNIST {result['drawn_accuracy']:.1%} · "
             f"{result['parameters']:,} parameters")
 

@@ -40,3 +40,62 @@ def test_bad_input_gets_a_message_and_the_server_keeps_serving(client, digits, t
     assert "Draw a digit" in client.predict({"unknown": "keys"}, api_name="/predict")[5]
     result = client.predict(drawing(digits, 3, tmp_path / "three.png"), api_name="/predict")
     assert result[4]["label"] == "3"
+
+
+def test_predict_strokes_endpoint(client, pen_values):
+    result = client.predict(pen_values[8], api_name="/predict_strokes")
+    panels, verdict = result[:5], result[5]
+    assert panels[4]["label"] == "8" and "8" in verdict
+
+
+# ---------------------------------------------------------------- the page's own request, as the pad sends it
+
+
+def page_request(app_url, value, session="test-session"):
+    """(seconds, status, JSON) of the pad's one request (`DigitPad.read`, answered directly), as the
+    browser sends it."""
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    with urllib.request.urlopen(app_url + "config") as response:
+        config = json.load(response)
+    index = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "read" or
+                 (d["targets"] and d["targets"][0][1] == "change" and not d.get("queue", True)))
+    body = json.dumps({"data": [value, "cnn_batchnorm", None], "fn_index": index, "session_hash": session})
+    request = urllib.request.Request(app_url + "gradio_api/run/predict", data=body.encode(),
+                                     headers={"Content-Type": "application/json"})
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return time.perf_counter() - start, response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return time.perf_counter() - start, error.code, json.loads(error.read() or b"{}")
+
+
+def test_the_pads_request_answers_every_view_in_one_response(app_url, pen_values):
+    seconds, status, answer = page_request(app_url, pen_values[2])
+    assert status == 200
+    html = " ".join(str(part) for part in answer["data"])
+    assert "All five models say <b>2</b>" in html or "Mostly <b>2</b>" in html
+    assert html.count("data:image/png;base64,") >= 25  # the 28x28, 24 layer pictures, the saliency: inlined
+
+
+@pytest.mark.parametrize("value, says", [
+    ([1, 2, 3], "Expected the pad's strokes"),
+    ({"strokes": [[["a", "b"]]]}, "two numbers"),
+    ({"strokes": [[[float("1e400"), 1.0]]]}, "not a finite number"),
+    ({"strokes": [[[-5, 1]]]}, "outside the 280x280 canvas"),
+    ({"strokes": [[[1, 1]] * 30_000]}, "at most 20,000"),
+    ({"strokes": [[[1, 1]]] * 10_000}, "at most 500"),
+])
+def test_bad_strokes_get_a_message_naming_the_limit_fast(app_url, value, says):
+    seconds, status, answer = page_request(app_url, value, session=f"bad-{says}")
+    assert status == 200 and says in " ".join(str(part) for part in answer["data"])
+    assert seconds < 0.5  # loose here (a shared CI machine); benchmarks.hostile measures it
+
+
+def test_a_huge_body_is_refused_before_it_is_read(app_url):
+    seconds, status, answer = page_request(app_url, {"strokes": [[[1, 1]] * 1_500_000]}, session="huge")
+    assert status == 413 and "at most 1024 KB" in answer["error"]

@@ -145,3 +145,46 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="serve a no-op app")
     parser.add_argument("--noop", choices=NOOPS, required=True)
     NOOPS[parser.parse_args().noop]()
+
+
+# ---------------------------------------------------------------- the page's own request
+
+
+def pad_request(url, value, session="benchmark", timeout=30):
+    """(seconds, HTTP status, JSON answer) of the request the pad sends for one drawing (`DigitPad.read`,
+    answered directly), as the browser sends it, from the visit `session`."""
+    import json
+    import urllib.error
+
+    body = json.dumps({"data": [value, "cnn_batchnorm", None], "fn_index": read_index(url),
+                       "session_hash": session}).encode()
+    request = urllib.request.Request(url + "gradio_api/run/predict", data=body,
+                                     headers={"Content-Type": "application/json"})
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.load(response)
+            return time.perf_counter() - start, response.status, answer
+    except urllib.error.HTTPError as error:
+        answer = error.read()
+        return time.perf_counter() - start, error.code, json.loads(answer) if answer else {}
+
+
+_READ_INDEX = {}
+
+
+def read_index(url):
+    """The number of the page's drawing event (the pad's change, answered without the queue)."""
+    if url not in _READ_INDEX:
+        import json
+
+        with urllib.request.urlopen(url + "config") as response:
+            config = json.load(response)
+        _READ_INDEX[url] = next(i for i, d in enumerate(config["dependencies"])
+                                if d["targets"] and d["targets"][0][1] == "change" and not d.get("queue", True))
+    return _READ_INDEX[url]
+
+
+def verdict(answer):
+    """The verdict's HTML in an answer of `pad_request`."""
+    return next((part for part in answer.get("data", []) if isinstance(part, str) and "verdict" in part), "")

@@ -7,7 +7,6 @@ feature maps, the first Dense layer's units): one call of a couple of millisecon
 """
 
 import os
-from dataclasses import dataclass, field
 
 # oneDNN's CPU kernels pay off on training batches, not on one 28x28 image: the fused call took
 # 3.2 ms with them and 2.4 ms without (median of 400 calls, 4 runs each, this 2-core machine).
@@ -20,20 +19,9 @@ import tensorflow as tf  # noqa: E402
 
 from digitpad import preprocess
 from digitpad.catalog import MODEL_NAMES, WeightsError, check_weight_files, weight_path
+from digitpad.prediction import Prediction  # noqa: F401 (also importable from here, as before)
 
 TOO_SMALL = 0.04  # ink box under 4 % of the canvas: a dot or a scribble, not a digit
-
-
-@dataclass
-class Prediction:
-    image: np.ndarray  # the (28, 28) input the models saw
-    probabilities: dict = field(default_factory=dict)  # {key: (10,) softmax}; empty when there is no prediction
-    layers: dict = field(default_factory=dict)  # {key: [(layer name, activations), ...]} of the models asked for
-    message: str = ""  # for the user: why there is no prediction, or a caveat about it
-
-    def first_layer(self, key):
-        """Activations of the model's first layer: (28, 28, filters) for a CNN, (units,) for a dense model."""
-        return self.layers[key][0][1]
 
 
 def load_models(weights_dir="weights"):

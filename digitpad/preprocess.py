@@ -113,20 +113,31 @@ def check_strokes(value) -> Strokes:
 
 def render_strokes(strokes: Strokes) -> np.ndarray:
     """uint8 (H, W) ink (255) on black: the strokes drawn with the pad's round brush, as its canvas
-    shows them (scaled down to RENDER_SIDE px for canvases larger than that)."""
+    shows them (scaled down to RENDER_SIDE px for canvases larger than that).
+
+    The pen's path is drawn one pixel wide, then every pixel within the brush's radius of it is inked
+    (a distance transform): round ends and joints at a cost that does not grow with the number of
+    points (Pillow's round joints cost 20 us a point, 0.4 s for the largest drawing allowed).
+    """
     scale = min(1.0, RENDER_SIDE / max(strokes.width, strokes.height))
     size = (max(1, round(strokes.width * scale)), max(1, round(strokes.height * scale)))
-    image = Image.new("L", size)
-    pen = ImageDraw.Draw(image)
-    width = max(1.0, BRUSH * max(strokes.width, strokes.height) * scale)
-    radius = width / 2
+    path = Image.new("1", size, 1)
+    pen = ImageDraw.Draw(path)
     for points in strokes.strokes:
-        at = points * scale
-        if len(at) > 1:
-            pen.line(at.ravel().tolist(), fill=255, width=round(width), joint="curve")
-        for x, y in (at[0], at[-1]):  # round ends (and a dot for a one-point stroke)
-            pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
-    return np.asarray(image)
+        at = (points * scale).ravel().tolist()
+        pen.line(at if len(at) > 2 else at * 2, fill=0)
+    radius = max(0.5, BRUSH * max(strokes.width, strokes.height) * scale / 2)
+    ink = np.zeros((size[1], size[0]), np.uint8)
+    if not strokes.strokes:
+        return ink
+    # Only around the path: a digit covers a fraction of the canvas.
+    points = np.concatenate(strokes.strokes) * scale
+    margin = int(np.ceil(radius)) + 2
+    left, top = np.maximum(np.floor(points.min(axis=0)).astype(int) - margin, 0)
+    right, bottom = np.ceil(points.max(axis=0)).astype(int) + margin + 1
+    distance = ndimage.distance_transform_edt(np.asarray(path)[top:bottom, left:right])
+    ink[top:bottom, left:right] = (np.clip(radius + 0.5 - distance, 0, 1) * 255).round()
+    return ink
 
 
 def read_strokes(value) -> Drawing:
@@ -136,7 +147,10 @@ def read_strokes(value) -> Drawing:
 
 
 def read(drawing) -> Drawing:
-    """Whatever the user drew: the pad's strokes (a dict with "strokes"), a sketchpad value or an image."""
+    """Whatever the user drew: the pad's strokes (a dict with "strokes", or already checked `Strokes`),
+    a sketchpad value or an image."""
+    if isinstance(drawing, Strokes):
+        return read_drawing(render_strokes(drawing))
     if isinstance(drawing, dict) and "strokes" in drawing:
         return read_strokes(drawing)
     return read_drawing(drawing)

@@ -16,10 +16,12 @@ import os
 import threading
 from contextlib import contextmanager
 
-MAX_BODY = 1 << 20  # bytes: 1 MiB
+MAX_BODY = 512 << 10  # bytes: the largest drawing the stroke limits allow is about 300 KB of JSON
 DRAIN = 64 << 20  # bytes: a refused body up to this size is read and dropped, so its sender reads why
 READERS = os.cpu_count() or 2
-MAX_WAITING = 16  # readings waiting for a reader; Gradio runs handlers on a pool of 40 threads
+# Readings waiting for a reader. Gradio runs handlers on a pool of 40 threads; a flood of 30 visitors'
+# maximal drawings (about 20 ms each to read) must not leave an honest visitor refused.
+MAX_WAITING = 36
 
 
 class Busy(RuntimeError):

@@ -18,6 +18,7 @@ from digitpad import pad, plots, preprocess, views
 from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_weight_files
 from digitpad.challenge import Session
 from digitpad.drawings import DrawingStore, StoreError
+from digitpad.prediction import Prediction
 from digitpad.serving import BodyLimit, Busy, Readers
 from digitpad.sketchpad import drawing_pad
 
@@ -79,8 +80,12 @@ class DigitPad:
         if not (isinstance(strokes, dict) and "strokes" in strokes):
             strokes = {"strokes": None}  # not the pad's value: refused by name, as strokes
         try:
+            # Bad strokes are refused by name before they wait for a reader or allocate a pixel.
+            checked = preprocess.check_strokes(strokes)
             with self.readers.reading(request.session_hash if request else None):
-                prediction = self.predictor.predict(strokes, layers_of=MODEL_NAMES)
+                prediction = self.predictor.predict(checked, layers_of=MODEL_NAMES)
+        except preprocess.DrawingError as error:
+            prediction = Prediction(np.zeros((28, 28), np.float32), message=str(error))
         except Busy as error:  # the page keeps its views; the verdict says why this drawing waits
             return (gr.skip(),) * 6 + (f"<div class='verdict unsure'>{error}</div>",) + (gr.skip(),) * 5
         reading = Reading(prediction, strokes if prediction.probabilities else None)

@@ -49,29 +49,13 @@ def test_predict_strokes_endpoint(client, pen_values):
 
 
 # ---------------------------------------------------------------- the page's own request, as the pad sends it
+# (benchmarks.server.pad_request: the browser's POST to /gradio_api/run/predict)
 
 
 def page_request(app_url, value, session="test-session"):
-    """(seconds, status, JSON) of the pad's one request (`DigitPad.read`, answered directly), as the
-    browser sends it."""
-    import json
-    import time
-    import urllib.error
-    import urllib.request
+    from benchmarks.server import pad_request
 
-    with urllib.request.urlopen(app_url + "config") as response:
-        config = json.load(response)
-    index = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "read" or
-                 (d["targets"] and d["targets"][0][1] == "change" and not d.get("queue", True)))
-    body = json.dumps({"data": [value, "cnn_batchnorm", None], "fn_index": index, "session_hash": session})
-    request = urllib.request.Request(app_url + "gradio_api/run/predict", data=body.encode(),
-                                     headers={"Content-Type": "application/json"})
-    start = time.perf_counter()
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return time.perf_counter() - start, response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return time.perf_counter() - start, error.code, json.loads(error.read() or b"{}")
+    return pad_request(app_url, value, session)
 
 
 def test_the_pads_request_answers_every_view_in_one_response(app_url, pen_values):
@@ -93,9 +77,9 @@ def test_the_pads_request_answers_every_view_in_one_response(app_url, pen_values
 def test_bad_strokes_get_a_message_naming_the_limit_fast(app_url, value, says):
     seconds, status, answer = page_request(app_url, value, session=f"bad-{says}")
     assert status == 200 and says in " ".join(str(part) for part in answer["data"])
-    assert seconds < 0.5  # loose here (a shared CI machine); benchmarks.hostile measures it
+    assert seconds < 2.0  # loose here (a shared CI machine); benchmarks.hostile measures it
 
 
 def test_a_huge_body_is_refused_before_it_is_read(app_url):
     seconds, status, answer = page_request(app_url, {"strokes": [[[1, 1]] * 1_500_000]}, session="huge")
-    assert status == 413 and "at most 1024 KB" in answer["error"]
+    assert status == 413 and "at most 512 KB" in answer["error"]

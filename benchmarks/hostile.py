@@ -1,10 +1,16 @@
-"""Hostile uploads against DigitPad on this machine: `python -m digitpad.hostile [--url URL]`.
+"""Hostile input against DigitPad on this machine: `python -m benchmarks.hostile [--url URL]`.
 
-Small files that claim huge images (header bombs), sent through `gradio_client` as a hostile
-visitor would, then a flood of them while one honest caller draws ten digits. Prints how long each
-refusal took and what it said, the honest caller's answers and latencies, and the server's resident
-memory before, at its peak and after. Without --url it starts `python app.py` itself (and can then
-read the server's memory).
+1. Images, through the `predict` API with `gradio_client` as a hostile caller would: small files that
+   claim huge images (header bombs) and files that are not what they say, one at a time, then a flood
+   of bombs at once while an honest caller sends ten drawings.
+2. Strokes, as the page's pad sends them (one request answered directly, no queue): each kind of bad
+   strokes (wrong nesting, NaN, strings, coordinates off the canvas, 10^6 points, 10^4 strokes, a
+   10 MB body) one at a time, then FLOOD visitors sending the largest drawings the limits allow,
+   back to back, while an honest visitor draws ten real pen-written digits (a few requests while
+   the pen moves, then the final one).
+Prints how long each refusal took and what it said, the honest answers and their latencies, and the
+server's resident memory before, at its peak and after. Without --url it starts `python app.py`
+itself (and can then read the server's memory).
 
 The file makers are also what tests/test_hostile.py sends.
 """
@@ -19,7 +25,8 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
-TARGETS = {"refusal_s": 0.5, "honest_s": 2.0, "peak_rss_mb": 1200}
+TARGETS = {"refusal_s": 0.5, "honest_s": 2.0, "peak_rss_mb": 1200, "stroke_refusal_s": 0.05, "stroke_honest_s": 0.5}
+FLOOD = 30  # hostile visitors at once
 
 
 # ---------------------------------------------------------------- hostile files
@@ -112,15 +119,115 @@ def flood(url, path, count):
     return threads, results
 
 
+# ---------------------------------------------------------------- hostile strokes
+
+
+def largest_drawing(seed=0):
+    """The largest drawing the stroke limits allow (500 strokes, 20,000 points, about 75 canvas
+    sides of ink): the most work one request can ask for."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    strokes = []
+    for _ in range(500):
+        steps = rng.uniform(-1.4, 1.4, (39, 2))
+        points = np.clip(rng.uniform(20, 260, 2) + np.concatenate([[[0, 0]], np.cumsum(steps, axis=0)]), 0, 280)
+        strokes.append(np.round(points, 1).tolist())
+    return {"strokes": strokes, "width": 280, "height": 280}
+
+
+BAD_STROKES = {
+    "not a list": lambda: [1, 2, 3],
+    "wrong nesting": lambda: {"strokes": [[1, 2], [3, 4]]},
+    "strings": lambda: {"strokes": [[["a", "b"]]]},
+    "NaN": lambda: {"strokes": [[[float("nan"), 1.0]]]},
+    "negative coordinates": lambda: {"strokes": [[[-5, 1], [10, 10]]]},
+    "huge coordinates": lambda: {"strokes": [[[1e12, 1], [10, 10]]]},
+    "10^4 strokes": lambda: {"strokes": [[[1, 1]]] * 10_000},
+    "10^6 points": lambda: {"strokes": [[[1, 1]] * 1_000_000]},
+    "a 10 MB body": lambda: {"strokes": [[[1.0, 1.0]] * 700_000], "padding": "x" * 2_000_000},
+}
+
+
+def pen_digits(count=10):
+    """[(label, [pad values: a few while the pen moves, then the final one])] of real pen-written digits."""
+    from benchmarks.server import ROOT
+    from digitpad import unipen
+
+    pen = unipen.load(ROOT / "tests" / "fixtures" / "unipen_sample.npz")
+    drawings = []
+    for i in range(0, len(pen.labels), len(pen.labels) // count)[:count]:
+        value = unipen.pad_value(pen.strokes[i])
+        points = [p for stroke in value["strokes"] for p in stroke]
+        live = [{**value, "strokes": [points[: len(points) * k // 4]], "live": True} for k in (1, 2, 3)]
+        drawings.append((int(pen.labels[i]), live + [value]))
+    return drawings
+
+
+def stroke_run(url, memory, peak):
+    from benchmarks.server import pad_request, verdict
+
+    failed = False
+    print(f"\n{'strokes sent as the pad sends them':<34}{'answered in':>14}  what the visitor read")
+    for name, make in BAD_STROKES.items():
+        seconds, status, answer = pad_request(url, make(), session=f"bad-{name}")
+        said = verdict(answer) or answer.get("error", "")
+        said = said.split("'verdict empty'>")[-1].split("</div>")[0]
+        print(f"{name:<34}{seconds:>13.3f}s  {status} {said[:90]}")
+        failed |= seconds > TARGETS["stroke_refusal_s"] or not said  # refused in time, saying why
+    heavy = largest_drawing()
+    seconds, _, answer = pad_request(url, heavy, session="heavy-alone")
+    print(f"{'the largest drawing allowed, alone':<34}{seconds:>13.3f}s  {len(str(heavy)) >> 10} KB of strokes")
+
+    stop = threading.Event()
+    flood_times, refusals = [], []
+
+    def hostile(visitor):
+        while not stop.is_set():
+            seconds, status, answer = pad_request(url, heavy, session=f"flood-{visitor}")
+            flood_times.append(seconds)
+            if "busy" in verdict(answer):
+                refusals.append(seconds)
+
+    threads = [threading.Thread(target=hostile, args=(v,), daemon=True) for v in range(FLOOD)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)  # the flood is on
+    honest_times, honest_right = [], 0
+    during = {}
+    for label, values in pen_digits():
+        for value in values:
+            seconds, status, answer = pad_request(url, value, session="honest")
+        honest_times.append(seconds)  # the final drawing's answer
+        honest_right += f"<b>{label}</b>" in verdict(answer)
+    for name in ("10^6 points", "NaN", "10^4 strokes"):
+        during[name] = pad_request(url, BAD_STROKES[name](), session=f"bad-during-{name}")[0]
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    print(f"\n{FLOOD} visitors sending the largest drawing back to back: {len(flood_times)} answered, "
+          f"{len(refusals)} of them told the server was busy")
+    print(f"honest visitor meanwhile: {honest_right}/10 right, slowest {max(honest_times):.3f} s, "
+          f"median {sorted(honest_times)[5]:.3f} s")
+    print("bad strokes during the flood: " + ", ".join(f"{n} refused in {s * 1000:.0f} ms" for n, s in during.items()))
+    print(f"server memory: {peak[0]:.0f} MB peak so far, {memory():.0f} MB after")
+    return failed or honest_right < 10 or max(honest_times) > TARGETS["stroke_honest_s"] \
+        or max(during.values()) > TARGETS["stroke_refusal_s"]
+
+
+# ---------------------------------------------------------------- the run
+
+
 def main(argv=None):
-    from digitpad import bench, loadtest
+    from benchmarks import load
+    from benchmarks.server import APP, resident_mb, start_server, stop
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a running app (default: start `python app.py` here)")
     parser.add_argument("--bombs", type=int, default=30)
     args = parser.parse_args(argv)
-    folder = Path(loadtest.make_drawings(10)[0][0]).parent
-    honest = loadtest.make_drawings(10, folder)
+    folder = Path(load.make_drawings(10)[0][0]).parent
+    honest = load.make_drawings(10, folder)
     bombs = {}
     for name, (filename, make) in HOSTILE_FILES.items():
         bombs[name] = folder / f"{len(bombs)}_{filename}"
@@ -130,10 +237,8 @@ def main(argv=None):
     if args.url:
         url = args.url
     else:
-        import sys
-
-        process, url, _, _ = bench.start_server([sys.executable, "app.py"])
-    memory = (lambda: bench.resident_mb(process.pid)) if process else (lambda: float("nan"))
+        process, url, _, _ = start_server(APP)
+    memory = (lambda: resident_mb(process.pid)) if process else (lambda: float("nan"))
     peak = [0.0]
     watching = threading.Event()
 
@@ -147,7 +252,7 @@ def main(argv=None):
         send(url, honest[0][0])  # the models are loaded
         before = memory()
         threading.Thread(target=watch, daemon=True).start()
-        print(f"{'what was sent':<34}{'size':>9}{'answered in':>14}  what the caller read")
+        print(f"{'images sent to the predict API':<34}{'size':>9}{'answered in':>14}  what the caller read")
         for name, path in bombs.items():
             seconds, answer = send(url, path)
             print(f"{name:<34}{path.stat().st_size / 1024:>7.0f}KB{seconds:>13.3f}s  {answer[:90]}")
@@ -167,15 +272,15 @@ def main(argv=None):
               f"median {sorted(honest_times)[5]:.2f} s")
         after_seconds, after = send(url, honest[1][0])
         print(f"afterwards: answered in {after_seconds:.2f} s: {after[:60]}")
+        failed |= (honest_right < 10 or max(honest_times) > TARGETS["honest_s"] or refused < args.bombs)
+        failed |= stroke_run(url, memory, peak)
         watching.set()
-        print(f"server memory: {before:.0f} MB before, {peak[0]:.0f} MB peak, {memory():.0f} MB after")
-        failed |= (honest_right < 10 or max(honest_times) > TARGETS["honest_s"] or refused < args.bombs
-                   or peak[0] > TARGETS["peak_rss_mb"])
+        print(f"\nserver memory: {before:.0f} MB before, {peak[0]:.0f} MB peak, {memory():.0f} MB after")
+        failed |= peak[0] > TARGETS["peak_rss_mb"]
     finally:
         watching.set()
         if process:
-            process.terminate()
-            process.wait(timeout=30)
+            stop(process)
     print("\nall targets met" if not failed else "\nSOME TARGETS MISSED")
     return 1 if failed else 0
 

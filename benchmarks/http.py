@@ -97,7 +97,7 @@ def bench_page_reading(runs):
     return np.array(samples[2:])
 
 
-def bench_store(canvas, probabilities, runs):
+def bench_store(drawing, probabilities, runs):
     """Seconds per `DrawingStore.add` of one drawing into a fresh SQLite store (WAL), as the page saves."""
     import tempfile
 
@@ -105,10 +105,7 @@ def bench_store(canvas, probabilities, runs):
 
     with tempfile.TemporaryDirectory() as folder:
         store = DrawingStore(f"sqlite:///{folder}/drawings.sqlite")
-        return timings(lambda: store.add(canvas, 3, probabilities, "bench"), runs)
-
-
-
+        return timings(lambda: store.add(drawing, 3, probabilities, "bench"), runs)
 
 
 def bench_server(command, requests, concurrency):
@@ -123,16 +120,12 @@ def bench_server(command, requests, concurrency):
         # One caller: each drawing once (these answers are the reference), then repeated for timing.
         expected = [client.predict(load.payload(path), api_name="/predict") for path, _ in drawings]
         single = timings(lambda: client.predict(load.payload(drawings[0][0]), api_name="/predict"), 100)
-        load = load.run(url, drawings, requests, concurrency, expected)
+        loaded = load.run(url, drawings, requests, concurrency, expected)
         memory = resident_mb(process.pid)
     finally:
         stop(process)
-    return {"cold": cold, "ready": ready, "single": single, "load": load, "memory": memory, "expected": expected,
+    return {"cold": cold, "ready": ready, "single": single, "load": loaded, "memory": memory, "expected": expected,
             "drawings": drawings}
-
-
-
-
 
 
 def main(argv=None):

@@ -1,6 +1,6 @@
 """Bounded load test of a DigitPad-style `predict` endpoint on this machine (loopback only).
 
-`python -m digitpad.loadtest --url http://127.0.0.1:7860/ --requests 2000 --concurrency 16`
+`python -m benchmarks.load --url http://127.0.0.1:7860/ --requests 2000 --concurrency 16`
 sends drawings of known digits from `concurrency` callers, each with its own gradio_client, until
 `requests` answers are in (or the time limit passes), then reports errors, lost requests and
 latency percentiles. With `check=True` every answer is compared with the expected one.

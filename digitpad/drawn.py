@@ -3,7 +3,7 @@
 Each digit's skeleton is traced with a round brush 4-14 px wide on a 280x280 transparent RGBA
 canvas, the digit 30-80 % of the canvas high, anywhere on it, slightly rotated and slanted. These
 canvases go through `preprocess.to_mnist` like a real drawing, so they measure what MNIST accuracy
-does not: brush width, size and position. `python -m digitpad.drawn --out DIR` draws digits of the test fixture as PNGs (the app's examples).
+does not: brush width, size and position. `python -m digitpad.drawn --out DIR` draws digits of the test fixture as PNGs, to look at.
 """
 
 import argparse
@@ -25,35 +25,6 @@ def trace(digit: np.ndarray) -> np.ndarray:
     smooth = resize(digit, (112, 112), order=1) > 0.4
     ys, xs = np.nonzero(skeletonize(smooth))
     return np.stack([xs, ys], axis=1) / 4.0
-
-
-def strokes(digit: np.ndarray, shortest=2.0) -> list:
-    """The digit's skeleton as pen strokes: [(N, 2) float (x, y) points in 28-px units, in drawing order].
-
-    A stroke starts at a loose end of the skeleton (else anywhere on a loop) and follows it,
-    preferring straight-on steps, until it runs out of unvisited pixels; what is left starts the
-    next stroke. Strokes shorter than `shortest` (28-px units) are spurs of the skeleton and dropped.
-    For replaying real handwriting as mouse drags (the browser benchmark and tests).
-    """
-    remaining = set(zip(*np.nonzero(skeletonize(resize(digit, (112, 112), order=1) > 0.4))))
-
-    def neighbours(pixel):
-        y, x = pixel
-        return [(y + dy, x + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy or dx) and (y + dy, x + dx) in remaining]
-
-    found = []
-    while remaining:
-        path = [min(remaining, key=lambda p: (len(neighbours(p)), p))]  # a loose end, topmost first
-        remaining.discard(path[0])
-        while next_pixels := neighbours(path[-1]):
-            heading = np.subtract(path[-1], path[-2]) if len(path) > 1 else np.zeros(2)
-            path.append(max(next_pixels, key=lambda p: np.dot(np.subtract(p, path[-1]), heading)
-                            - 0.1 * abs(p[0] - path[-1][0]) * abs(p[1] - path[-1][1])))
-            remaining.discard(path[-1])
-        points = np.array(path, float)[:, ::-1] / 4.0
-        if len(points) > 1 and np.abs(np.diff(points, axis=0)).sum() >= shortest:
-            found.append(points)
-    return found
 
 
 def render(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:

@@ -23,7 +23,6 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from digitpad import preprocess
-from digitpad.drawn import CANVAS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = ROOT.parent / "shared" / "data"
@@ -114,38 +113,3 @@ def held_out_digits(path=None) -> Digits:
     """The held-out real slice (semeion's held-out cycle and optdigits' test part), together."""
     parts = [splits(path)[name] for name in ("semeion_held_out", "optdigits_held_out")]
     return Digits(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]))
-
-
-def canvas(image, size=CANVAS, height=0.6):
-    """A real handwritten bitmap as a sketchpad canvas: black ink on transparent RGBA, the digit
-    `height` of the canvas high, in the middle (for the page's examples)."""
-    ink = Image.fromarray(enlarge(image))
-    scale = height * size / ink.height
-    ink = ink.resize((max(1, round(ink.width * scale)), round(ink.height * scale)), Image.BICUBIC)
-    alpha = Image.new("L", (size, size))
-    alpha.paste(ink, ((size - ink.width) // 2, (size - ink.height) // 2))
-    drawing = Image.new("RGBA", (size, size), (0, 0, 0, 0))
-    drawing.putalpha(alpha.point(lambda level: 255 if level > 96 else 0))
-    return drawing
-
-
-def main(argv=None):
-    """`python -m digitpad.handwriting --examples DIR --indices 3,17,...`: canvases of the committed
-    real-handwriting fixture (rows of semeion's held-out cycle, then optdigits'), as the page's examples."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
-    parser.add_argument("--examples", required=True, help="folder to write real_<label>_<index>.png into")
-    parser.add_argument("--indices", required=True, help="comma-separated rows of the fixture")
-    args = parser.parse_args(argv)
-    with np.load(ROOT / "tests" / "fixtures" / "real_handwriting.npz") as data:
-        images = list(data["semeion_x"]) + list(data["optdigits_x"])
-        labels = np.concatenate([data["semeion_y"], data["optdigits_y"]])
-    out = Path(args.examples)
-    out.mkdir(parents=True, exist_ok=True)
-    for index in (int(i) for i in args.indices.split(",")):
-        canvas(images[index]).save(out / f"real_{labels[index]}_{index:03d}.png", optimize=True)
-
-
-if __name__ == "__main__":
-    main()

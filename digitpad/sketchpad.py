@@ -123,32 +123,3 @@ def drawing_pad(**kwargs):
         format="png", brush=gr.Brush(default_size=BRUSH_SIZE, colors=["#000000"], color_mode="fixed"),
         show_label=False, buttons=[], **{"elem_id": "sketchpad", **kwargs},
     )
-
-
-# Gradio's sketchpad starts with no tool selected ("select the draw tool to start"), and drops the
-# tool again when its canvas is cleared: select the brush (once the editor has drawn its toolbar).
-_SELECT_BRUSH = """
-const selectBrush = () => {
-  const brush = document.querySelector('#sketchpad button[aria-label="Brush"]');
-  if (!brush) { setTimeout(selectBrush, 100); return; }
-  if (!brush.classList.contains('highlight')) { brush.click(); }
-};
-"""
-ACTIVATE_BRUSH = "() => {" + _SELECT_BRUSH + "selectBrush(); }"
-# Clearing also resets the editor's zoom to 100 %, which leaves the small canvas in the middle of the
-# pad: "Fit to screen" (from the editor's own zoom menu) makes it fill the pad again.
-_FIT_TO_SCREEN = """
-const fitToScreen = () => {
-  const zoom = document.querySelector('#sketchpad .zoom-number span');
-  if (!zoom) { return; }
-  zoom.click();
-  setTimeout(() => document.querySelector('#sketchpad .zoom-controls button')?.click(), 0);
-};
-"""
-# The Clear button uses the editor's own "Clear canvas" (keeps the editor mounted), then re-arms the
-# brush and fits the canvas to the pad.
-CLEAR_CANVAS = (
-    "() => {" + _SELECT_BRUSH + _FIT_TO_SCREEN
-    + """document.querySelector('#sketchpad button[aria-label="Clear canvas"]').click();
-    setTimeout(() => { selectBrush(); fitToScreen(); }, 50); }"""
-)

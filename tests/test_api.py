@@ -5,6 +5,8 @@ from gradio_client import Client, handle_file
 
 from digitpad import drawn
 
+pytestmark = pytest.mark.slow  # the app's server
+
 
 @pytest.fixture(scope="module")
 def client(app_url):

@@ -10,6 +10,8 @@ import pytest
 from digitpad.catalog import MODEL_NAMES
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # starts `python app.py`
+
 
 def start_app(weights_dir):
     env = {**os.environ, "DIGITPAD_WEIGHTS": str(weights_dir), "GRADIO_SERVER_PORT": "1"}

@@ -68,7 +68,7 @@ def postgres_url():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def store(request, tmp_path):
     if request.param == "sqlite":
         return DrawingStore(f"sqlite:///{tmp_path / 'drawings.sqlite'}")
@@ -197,7 +197,7 @@ def test_a_read_only_store_refuses_writes_with_a_reason(tmp_path, digits):
         store.add(canvas(digits[2]), 2, probabilities(2), "s")
 
 
-def test_a_broken_store_leaves_prediction_working(tmp_path, digits, monkeypatch):
+def test_a_broken_store_leaves_prediction_working(tmp_path, pen_values, monkeypatch):
     from digitpad import ui
     from digitpad.challenge import Session
     from tests.conftest import ROOT
@@ -206,8 +206,7 @@ def test_a_broken_store_leaves_prediction_working(tmp_path, digits, monkeypatch)
     monkeypatch.setenv("DIGITPAD_DB", f"sqlite:///{tmp_path / 'drawings.sqlite'}")
     app = ui.DigitPad(ROOT / "weights")
     assert app.store is None and "not a database" in app.store_problem
-    value = {"background": None, "layers": [], "composite": canvas(digits[4])}
-    reading, *panels, verdict = app.read(value, "cnn_batchnorm", None)[:7]
+    reading, *panels, verdict = app.read(pen_values[4], "cnn_batchnorm", None)[:7]
     assert max(panels[4], key=panels[4].get) == "4"
     session, *_, status, _, _, figure = app.correct(Session(), reading, "4", True)
     assert "Saving is off" in status and "not a database" in status and "Saving is off" in figure

@@ -51,10 +51,11 @@ def test_arrays_and_pil_images_are_bounded_too():
 
 
 @pytest.fixture(scope="module")
-def client(app_url):
+def client(app_url):  # the tests that use it start the app's server
     return Client(app_url, verbose=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SIZE_BOMBS[:3])
 def test_the_app_refuses_bombs_fast_and_keeps_serving(client, tmp_path, digits, name):
     filename, make = hostile.HOSTILE_FILES[name]

@@ -76,8 +76,9 @@ class RealValidation(keras.callbacks.Callback):
             f"{name} {logs[f'val_{name}_accuracy']:.2%}" for name in self.sets))
 
 
-def recipe(key, epochs, real_count, pen_count=0, augment=None, share=None, pen_repeats=None):
+def recipe(key, epochs, real_count, pen_count=0, augment=None, share=None, pen_repeats=None, real_repeats=None):
     """The recipe of one model in words, as recorded with its weights."""
+    real_repeats = REAL_REPEATS[key] if real_repeats is None else real_repeats
     augment = AUGMENT[key] if augment is None else augment
     share = NORMALISED_SHARE[key] if share is None else share
     pen_repeats = PEN_REPEATS[key] if pen_repeats is None else pen_repeats
@@ -96,7 +97,7 @@ def recipe(key, epochs, real_count, pen_count=0, augment=None, share=None, pen_r
             f"55,000 MNIST training digits (5,000 held out for validation), {share:.0%} of them "
             f"shown stroke-normalised by digitpad.preprocess (at random, anew each epoch), {real_count:,} real "
             f"handwritten digits (semeion and optdigits, read by digitpad.preprocess), each shown "
-            f"{REAL_REPEATS[key]} times an epoch{pen}; {augmentation} on the 28x28")
+            f"{real_repeats} times an epoch{pen}; {augmentation} on the 28x28")
 
 
 def train(key, train_set, validation_set, epochs, real_validation=None):
@@ -144,6 +145,7 @@ def main(argv=None):
     parser.add_argument("--augment", type=float, help="override the per-model 28x28 augmentation in AUGMENT")
     parser.add_argument("--normalised-share", type=float, help="override NORMALISED_SHARE")
     parser.add_argument("--pen-repeats", type=int, help="override PEN_REPEATS")
+    parser.add_argument("--real-repeats", type=int, help="override REAL_REPEATS")
     args = parser.parse_args(argv)
 
     (x_train, y_train), _ = data.load_mnist(args.data)
@@ -175,13 +177,15 @@ def main(argv=None):
         augment = AUGMENT[key] if args.augment is None else args.augment
         share = NORMALISED_SHARE[key] if args.normalised_share is None else args.normalised_share
         pen_repeats = PEN_REPEATS[key] if args.pen_repeats is None else args.pen_repeats
+        real_repeats = REAL_REPEATS[key] if args.real_repeats is None else args.real_repeats
         train_set = data.training_pipeline(x_fit, y_fit, x_normalised, augment, share,
-                                           seed=seed, real=real, real_repeats=REAL_REPEATS[key], pen=pen,
+                                           seed=seed, real=real, real_repeats=real_repeats, pen=pen,
                                            pen_repeats=pen_repeats)
         model, history, seconds = train(key, train_set, validation_set, epochs, real_validation)
         model.save(weights / f"{key}.keras")
         log[key] = {"epochs": epochs, "seed": seed, "seconds": round(seconds, 1), "history": history,
-                    "recipe": recipe(key, epochs, len(real.y), len(pen_train.labels), augment, share, pen_repeats)}
+                    "recipe": recipe(key, epochs, len(real.y), len(pen_train.labels), augment, share, pen_repeats,
+                                     real_repeats)}
         log_path.write_text(json.dumps(log, indent=1))
         print(f"saved {weights / f'{key}.keras'} ({seconds:.0f} s)")
 

@@ -104,13 +104,18 @@ def draw(page, value, most_events=None):
         path = hand_path(stroke, box, value["width"])
         if most_events and len(path) > most_events:
             path = path[np.linspace(0, len(path) - 1, most_events).round().astype(int)]
-        page.mouse.move(*path[0])
-        page.mouse.down()
-        for x, y in path[1:]:
-            due = time.perf_counter() + FRAME_S
-            page.mouse.move(x, y)
-            time.sleep(max(0.0, due - time.perf_counter()))
-        page.mouse.up()
+        drag(page, path)
+
+
+def drag(page, path):
+    """One mouse drag through screen positions, one a frame (FRAME_S)."""
+    page.mouse.move(*path[0])
+    page.mouse.down()
+    for x, y in path[1:]:
+        due = time.perf_counter() + FRAME_S
+        page.mouse.move(x, y)
+        time.sleep(max(0.0, due - time.perf_counter()))
+    page.mouse.up()
 
 
 # ---------------------------------------------------------------- waiting, bounded
@@ -208,14 +213,7 @@ def live_rate(browser, url):
     zigzag = [[60 + 160 * (i % 40) / 40 if (i // 40) % 2 == 0 else 220 - 160 * (i % 40) / 40, 40 + 200 * i / frames]
               for i in range(frames)]
     box = page.locator("#sketchpad canvas").first.bounding_box()
-    at = [(box["x"] + x / 280 * box["width"], box["y"] + y / 280 * box["height"]) for x, y in zigzag]
-    page.mouse.move(*at[0])
-    page.mouse.down()
-    for x, y in at[1:]:
-        due = time.perf_counter() + FRAME_S
-        page.mouse.move(x, y)
-        time.sleep(max(0.0, due - time.perf_counter()))
-    page.mouse.up()
+    drag(page, [(box["x"] + x / 280 * box["width"], box["y"] + y / 280 * box["height"]) for x, y in zigzag])
     marks = page.evaluate(MARKS)["marks"]
     page.close()
     down, up = marks["down"][-1], marks["up"][-1]

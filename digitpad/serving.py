@@ -7,10 +7,12 @@ bounds are set here:
   message naming the limit, before it is read into memory or parsed (a real drawing's strokes are a
   few kilobytes; MAX_BODY is far above what the stroke limits in `preprocess` allow).
 - `Readers`: at most READERS drawings are read at once (the cores there are), at most MAX_WAITING wait
-  for them, and each visitor has at most one drawing in flight: beyond that a request is refused at
-  once ("busy") instead of holding a thread, so honest visitors keep their place.
+  for them, cheapest first, and each visitor has at most one drawing in flight: beyond that a request
+  is refused at once ("busy") instead of holding a thread, so honest visitors keep their place.
 """
 
+import heapq
+import itertools
 import json
 import os
 import threading
@@ -29,33 +31,48 @@ class Busy(RuntimeError):
 
 
 class Readers:
-    """A bounded, per-visitor-fair gate in front of the work of reading a drawing."""
+    """A bounded, fair gate in front of the work of reading a drawing.
+
+    At most `readers` drawings are read at once and `max_waiting` wait; each visitor has at most one
+    drawing waiting or being read. Waiting drawings are read cheapest first (`cost`: their number of
+    points), then in order of arrival: a digit of a few hundred points never waits behind a queue of
+    the largest drawings the limits allow, so a flood of them cannot starve an honest visitor.
+    """
 
     def __init__(self, readers=READERS, max_waiting=MAX_WAITING):
-        self._readers = threading.BoundedSemaphore(readers)
+        self._free = readers
         self._lock = threading.Lock()
-        self._waiting = 0
+        self._waiting = []  # heap of (cost, arrival, event)
+        self._arrivals = itertools.count()
         self._max_waiting = max_waiting
         self._visitors = set()  # visitors with a drawing waiting or being read
 
     @contextmanager
-    def reading(self, visitor=None):
+    def reading(self, visitor=None, cost=0):
+        turn = None
         with self._lock:
             if visitor is not None and visitor in self._visitors:
                 raise Busy("One drawing at a time: the previous one is still being read.")
-            if self._waiting >= self._max_waiting:
+            if self._free and not self._waiting:
+                self._free -= 1
+            elif len(self._waiting) >= self._max_waiting:
                 raise Busy("DigitPad is busy reading other drawings: try again in a moment.")
-            self._waiting += 1
+            else:
+                turn = threading.Event()
+                heapq.heappush(self._waiting, (cost, next(self._arrivals), turn))
             if visitor is not None:
                 self._visitors.add(visitor)
         try:
-            with self._readers:
-                with self._lock:
-                    self._waiting -= 1
-                yield
+            if turn is not None:
+                turn.wait()  # a finishing reader hands its place over
+            yield
         finally:
             with self._lock:
                 self._visitors.discard(visitor)
+                if self._waiting:
+                    heapq.heappop(self._waiting)[2].set()
+                else:
+                    self._free += 1
 
 
 class BodyLimit:

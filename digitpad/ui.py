@@ -82,7 +82,8 @@ class DigitPad:
         try:
             # Bad strokes are refused by name before they wait for a reader or allocate a pixel.
             checked = preprocess.check_strokes(strokes)
-            with self.readers.reading(request.session_hash if request else None):
+            cost = sum(len(points) for points in checked.strokes)
+            with self.readers.reading(request.session_hash if request else None, cost):
                 prediction = self.predictor.predict(checked, layers_of=MODEL_NAMES)
         except preprocess.DrawingError as error:
             prediction = Prediction(np.zeros((28, 28), np.float32), message=str(error))

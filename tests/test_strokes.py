@@ -92,3 +92,32 @@ def test_readers_refuse_a_second_drawing_of_the_same_visitor_and_beyond_the_wait
                 pass
     with readers.reading("a"):  # released: the same visitor may read again
         pass
+
+
+def test_readers_read_the_cheapest_waiting_drawing_first():
+    import threading
+    import time
+
+    from digitpad.serving import Busy, Readers
+
+    readers, order = Readers(readers=1, max_waiting=3), []
+
+    def read(visitor, cost):
+        with readers.reading(visitor, cost):
+            order.append(visitor)
+            time.sleep(0.05)
+
+    with readers.reading("first"):
+        waiting = [threading.Thread(target=read, args=(v, c)) for v, c in (("big", 20_000), ("huge", 19_000))]
+        for thread in waiting:
+            thread.start()
+        time.sleep(0.05)
+        honest = threading.Thread(target=read, args=("honest", 120))
+        honest.start()
+        time.sleep(0.05)
+        with pytest.raises(Busy, match="busy reading other drawings"):  # three waiting: the bound
+            with readers.reading("fourth", 5):
+                pass
+    for thread in [*waiting, honest]:
+        thread.join()
+    assert order == ["honest", "huge", "big"]

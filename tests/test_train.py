@@ -49,6 +49,9 @@ def test_training_logs_accuracy_on_held_out_real_handwriting(digits, real):
 
 
 def test_every_model_has_a_recipe():
-    for table in (train.EPOCHS, train.AUGMENT, train.NORMALISED_SHARE, train.REAL_REPEATS, train.SEEDS):
+    for table in (train.EPOCHS, train.AUGMENT, train.NORMALISED_SHARE, train.REAL_REPEATS, train.PEN_REPEATS,
+                  train.SEEDS):
         assert set(table) == set(MODEL_NAMES)
-    assert "each shown 2 times an epoch" in train.recipe("perceptron", 40, 3328)
+    said = train.recipe("perceptron", 40, 3328, 10250)
+    assert "each shown once an epoch, and 10,250 pen-written digits" in said and "no augmentation" in said
+    assert "shown 3 times an epoch; augmentation" in train.recipe("cnn", 24, 3328, 10250)

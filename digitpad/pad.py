@@ -173,7 +173,8 @@ def example_strip(examples, label, **kwargs):
     """Buttons that draw an example's strokes on the pad (in the browser, which then sends them like a
     drawing). `examples`: [(pad value, caption)]."""
     buttons = "".join(
-        f"<button type='button' class='pad-example' data-index='{i}' title='{html.escape(caption, quote=True)}'>"
+        f"<button type='button' class='pad-example' data-index='{i}' title='{html.escape(caption, quote=True)}' "
+        f"aria-label='{html.escape(caption, quote=True)}'>"
         f"{thumbnail_svg(value)}</button>" for i, (value, caption) in enumerate(examples))
     strokes = json.dumps([value for value, _ in examples], separators=(",", ":"))
     js = """

@@ -29,11 +29,12 @@ MAX_BLOB_ASPECT = 2.0  # ... unless the box is this elongated: a thick bar is a 
 
 
 # The pad's strokes (digitpad.pad): limits far above any digit a person draws (a UNIPEN digit has 46
-# points at the median, a 2-second stroke on the pad about 250), checked before a pixel is allocated.
+# points and 1-3 strokes, a 2-second stroke on the pad about 120 points), checked before a pixel is
+# allocated.
 PAD_SIDE = 280  # canvas units of the pad's value: its strokes' coordinate system, whatever the screen size
 BRUSH = 13 / PAD_SIDE  # the pad's round brush, as a fraction of the canvas' longer side
-MAX_STROKES = 500
-MAX_POINTS = 20_000  # all strokes together
+MAX_STROKES = 200
+MAX_POINTS = 5_000  # all strokes together: over a minute of drawing without a pause
 MAX_INK_LENGTH = 100  # the pen's path, in canvas sides: a digit's is 2-4; bounds the cost of rendering
 RENDER_SIDE = 560  # px: strokes on a bigger canvas are rendered scaled down to this (to_mnist reads 80 px)
 

@@ -5,7 +5,8 @@ bounds are set here:
 
 - `BodyLimit`, an ASGI middleware: a request body over MAX_BODY bytes is refused with 413 and a
   message naming the limit, before it is read into memory or parsed (a real drawing's strokes are a
-  few kilobytes; MAX_BODY is far above what the stroke limits in `preprocess` allow).
+  few kilobytes; MAX_BODY is above what the stroke limits in `preprocess` allow), and bodies far
+  larger than a digit's are let in two at a time, so that parsing them cannot hold up small ones.
 - `Readers`: at most READERS drawings are read at once (the cores there are), at most MAX_WAITING wait
   for them, cheapest first, and each visitor has at most one drawing in flight: beyond that a request
   is refused at once ("busy") instead of holding a thread, so honest visitors keep their place.
@@ -18,8 +19,10 @@ import os
 import threading
 from contextlib import contextmanager
 
-MAX_BODY = 512 << 10  # bytes: the largest drawing the stroke limits allow is about 300 KB of JSON
+MAX_BODY = 128 << 10  # bytes: the largest drawing the stroke limits allow is about 70 KB of JSON
 DRAIN = 64 << 20  # bytes: a refused body up to this size is read and dropped, so its sender reads why
+SMALL_BODY = 16 << 10  # bytes: bodies up to this size (any real digit's strokes) go straight in ...
+LARGE_AT_ONCE = 2  # ... larger ones only while fewer than this many are being handled
 READERS = os.cpu_count() or 2
 # Readings waiting for a reader. Gradio runs handlers on a pool of 40 threads; a flood of 30 visitors'
 # maximal drawings (about 20 ms each to read) must not leave an honest visitor refused.
@@ -76,20 +79,43 @@ class Readers:
 
 
 class BodyLimit:
-    """ASGI middleware: refuse request bodies over `limit` bytes (413, JSON message), counting the
-    bytes as they arrive when the client sends no Content-Length. File uploads (Gradio's /upload,
-    whose images are checked from their headers by `digitpad.sketchpad`) keep Gradio's own limits."""
+    """ASGI middleware in front of every request but file uploads (Gradio's /upload, whose images are
+    checked from their headers by `digitpad.sketchpad`, keeps Gradio's own limits):
+
+    - a body over `limit` bytes is refused (413, a JSON message naming the limit), counting the bytes
+      as they arrive when the client sends no Content-Length;
+    - a body over SMALL_BODY bytes (a drawing far larger than any digit: a 2-second stroke on the pad
+      is about 4 KB) is let in only while fewer than LARGE_AT_ONCE are being handled, else refused at
+      once (503, "busy"): parsing and validating tens of KB of JSON takes milliseconds of the one event
+      loop every request shares, so a flood of them would otherwise hold up everyone's small drawings.
+    """
 
     def __init__(self, app, limit=MAX_BODY):
         self.app, self.limit = app, limit
+        self._large_in = 0  # large bodies being handled (all in the one event loop: no lock needed)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"].endswith("/upload"):
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await self._discard(receive, int(length))
-            return await self._refuse(send)
+        length = int(length) if length is not None and length.isdigit() else None
+        if length is not None and length > self.limit:
+            await self._discard(receive, length)
+            return await self._refuse(send, 413, f"The request is too large: DigitPad accepts at most "
+                                                 f"{self.limit >> 10} KB (a drawing's strokes are a few KB).")
+        if length is not None and length <= SMALL_BODY:
+            return await self._pass(scope, receive, send)
+        if self._large_in >= LARGE_AT_ONCE:  # refused at once: no work for the server, nothing kept
+            await self._discard(receive, length or 0)
+            return await self._refuse(send, 503, "DigitPad is busy reading other large drawings: try again in a "
+                                                 "moment (a digit's strokes are a few KB).")
+        self._large_in += 1
+        try:
+            await self._pass(scope, receive, send)
+        finally:
+            self._large_in -= 1
+
+    async def _pass(self, scope, receive, send):
         received = 0
 
         async def counted():
@@ -103,7 +129,8 @@ class BodyLimit:
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
-            await self._refuse(send)
+            await self._refuse(send, 413, f"The request is too large: DigitPad accepts at most {self.limit >> 10} KB "
+                                          "(a drawing's strokes are a few KB).")
 
     async def _discard(self, receive, length):
         """Read what the client sends and drop it (no more than DRAIN bytes), so that it gets to read
@@ -115,10 +142,9 @@ class BodyLimit:
             if message["type"] != "http.request" or not message.get("more_body"):
                 return
 
-    async def _refuse(self, send):
-        body = json.dumps({"error": f"The request is too large: DigitPad accepts at most {self.limit >> 10} KB "
-                                    "(a drawing's strokes are a few KB)."}).encode()
-        await send({"type": "http.response.start", "status": 413,
+    async def _refuse(self, send, status, message):
+        body = json.dumps({"error": message}).encode()
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 

@@ -93,7 +93,7 @@ class DigitPad:
         seen = views.seen(prediction) if prediction.probabilities else views.empty_seen()
         # Each view says which drawing it shows (its number of points, as the pad counts them).
         points = views.point_count(strokes)
-        if isinstance(strokes, dict) and strokes.get("live"):
+        if strokes.get("live"):
             # While the pen moves, the panels, verdict and 28x28 follow it; a model's layers and saliency
             # (half the work and nine tenths of the bytes) wait for the pen to lift.
             inside = (gr.skip(),) * 3

@@ -103,7 +103,8 @@ class BodyLimit:
             await self._discard(receive, length)
             return await self._refuse(send, 413, f"The request is too large: DigitPad accepts at most "
                                                  f"{self.limit >> 10} KB (a drawing's strokes are a few KB).")
-        if length is not None and length <= SMALL_BODY:
+        chunked = b"chunked" in dict(scope["headers"]).get(b"transfer-encoding", b"")
+        if (length or 0) <= SMALL_BODY and not chunked:  # no body (a page, a file), or a digit's
             return await self._pass(scope, receive, send)
         if self._large_in >= LARGE_AT_ONCE:  # refused at once: no work for the server, nothing kept
             await self._discard(receive, length or 0)

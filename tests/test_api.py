@@ -85,3 +85,33 @@ def test_bad_strokes_get_a_message_naming_the_limit_fast(app_url, value, says):
 def test_a_huge_body_is_refused_before_it_is_read(app_url):
     seconds, status, answer = page_request(app_url, {"strokes": [[[1, 1]] * 1_500_000]}, session="huge")
     assert status == 413 and "at most 128 KB" in answer["error"]
+
+
+def test_a_flood_of_large_drawings_is_turned_away_at_the_door_while_pages_and_digits_pass(app_url, pen_values):
+    import threading
+    import urllib.request
+
+    from benchmarks.hostile import largest_drawing
+    from benchmarks.server import pad_body, post_pad
+
+    body = pad_body(app_url, largest_drawing(), "flood")
+    statuses, stop = [], threading.Event()
+
+    def flood():
+        while not stop.is_set():
+            statuses.append(post_pad(app_url, body)[1])
+
+    threads = [threading.Thread(target=flood) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(5):  # the page and its assets load, a digit is read
+            with urllib.request.urlopen(app_url) as page:
+                assert page.status == 200
+            seconds, status, answer = page_request(app_url, pen_values[6], session="honest")
+            assert status == 200 and "<b>6</b>" in " ".join(str(part) for part in answer["data"])
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert set(statuses) <= {200, 503} and 503 in statuses  # some turned away at once, none failed

@@ -173,11 +173,12 @@ def clear(page, kind):
 def measure(browser, url, kind, digits):
     """[{view: seconds or None}] for each digit, on a fresh page (a first drawing warms it)."""
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    views = APP_VIEWS + PANELS if kind == "app" else NOOP_VIEWS
     page.goto(url)
     page.locator("#sketchpad canvas").first.wait_for(timeout=60_000)
+    page.wait_for_function("ids => ids.every(id => document.getElementById(id))", arg=views, timeout=60_000)
     if kind == "sketchpad":
         page.locator('#sketchpad button[aria-label="Brush"].highlight').wait_for(timeout=30_000)
-    views = APP_VIEWS + PANELS if kind == "app" else NOOP_VIEWS
     requests = []  # everything the page fetches: after the drawing's own POST, nothing should follow
     page.on("request", lambda request: requests.append(request.url))
     results = []
@@ -237,8 +238,8 @@ class DelayingProxy:
 
     def _serve(self, ready):
         asyncio.set_event_loop(self.loop)
-        server = self.loop.run_until_complete(asyncio.start_server(self._connect, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._connect, "127.0.0.1", 0))
+        self.port = self.server.sockets[0].getsockname()[1]
         ready.set()
         self.loop.run_forever()
 
@@ -274,7 +275,8 @@ class DelayingProxy:
             pass
 
     def close(self):
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        """Stop accepting connections (the loop's thread ends with the process)."""
+        self.loop.call_soon_threadsafe(self.server.close)
 
 
 # ---------------------------------------------------------------- the run

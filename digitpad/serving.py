@@ -12,6 +12,7 @@ bounds are set here:
   is refused at once ("busy") instead of holding a thread, so honest visitors keep their place.
 """
 
+import asyncio
 import heapq
 import itertools
 import json
@@ -22,7 +23,8 @@ from contextlib import contextmanager
 MAX_BODY = 128 << 10  # bytes: the largest drawing the stroke limits allow is about 70 KB of JSON
 DRAIN = 64 << 20  # bytes: a refused body up to this size is read and dropped, so its sender reads why
 SMALL_BODY = 16 << 10  # bytes: bodies up to this size (any real digit's strokes) go straight in ...
-LARGE_AT_ONCE = 2  # ... larger ones only while fewer than this many are being handled
+LARGE_AT_ONCE = 2  # ... larger ones this many at a time, waiting at most
+LARGE_WAIT_S = 0.25  # seconds for a place, else refused ("busy")
 READERS = os.cpu_count() or 2
 # Readings waiting for a reader. Gradio runs handlers on a pool of 40 threads; a flood of 30 visitors'
 # maximal drawings (about 20 ms each to read) must not leave an honest visitor refused.
@@ -85,14 +87,14 @@ class BodyLimit:
     - a body over `limit` bytes is refused (413, a JSON message naming the limit), counting the bytes
       as they arrive when the client sends no Content-Length;
     - a body over SMALL_BODY bytes (a drawing far larger than any digit: a 2-second stroke on the pad
-      is about 4 KB) is let in only while fewer than LARGE_AT_ONCE are being handled, else refused at
-      once (503, "busy"): parsing and validating tens of KB of JSON takes milliseconds of the one event
-      loop every request shares, so a flood of them would otherwise hold up everyone's small drawings.
+      is about 4 KB) waits up to LARGE_WAIT_S for one of LARGE_AT_ONCE places, else it is refused (503,
+      "busy"): parsing and validating tens of KB of JSON takes milliseconds of the one event loop every
+      request shares, so a flood of them would otherwise hold up everyone's small drawings.
     """
 
     def __init__(self, app, limit=MAX_BODY):
         self.app, self.limit = app, limit
-        self._large_in = 0  # large bodies being handled (all in the one event loop: no lock needed)
+        self._large = None  # asyncio.Semaphore of the places for large bodies
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"].endswith("/upload"):
@@ -106,15 +108,18 @@ class BodyLimit:
         chunked = b"chunked" in dict(scope["headers"]).get(b"transfer-encoding", b"")
         if (length or 0) <= SMALL_BODY and not chunked:  # no body (a page, a file), or a digit's
             return await self._pass(scope, receive, send)
-        if self._large_in >= LARGE_AT_ONCE:  # refused at once: no work for the server, nothing kept
+        if self._large is None:
+            self._large = asyncio.Semaphore(LARGE_AT_ONCE)  # in the server's own event loop
+        try:  # a short wait for a place paces a flood (a sender cannot retry faster than this) ...
+            await asyncio.wait_for(self._large.acquire(), LARGE_WAIT_S)
+        except asyncio.TimeoutError:  # ... then refused: no work done for it, nothing kept
             await self._discard(receive, length or 0)
             return await self._refuse(send, 503, "DigitPad is busy reading other large drawings: try again in a "
                                                  "moment (a digit's strokes are a few KB).")
-        self._large_in += 1
         try:
             await self._pass(scope, receive, send)
         finally:
-            self._large_in -= 1
+            self._large.release()
 
     async def _pass(self, scope, receive, send):
         received = 0

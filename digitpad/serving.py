@@ -103,8 +103,7 @@ class BodyLimit:
         length = int(length) if length is not None and length.isdigit() else None
         if length is not None and length > self.limit:
             await self._discard(receive, length)
-            return await self._refuse(send, 413, f"The request is too large: DigitPad accepts at most "
-                                                 f"{self.limit >> 10} KB (a drawing's strokes are a few KB).")
+            return await self._refuse(send, 413, self._too_large())
         chunked = b"chunked" in dict(scope["headers"]).get(b"transfer-encoding", b"")
         if (length or 0) <= SMALL_BODY and not chunked:  # no body (a page, a file), or a digit's
             return await self._pass(scope, receive, send)
@@ -135,8 +134,11 @@ class BodyLimit:
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
-            await self._refuse(send, 413, f"The request is too large: DigitPad accepts at most {self.limit >> 10} KB "
-                                          "(a drawing's strokes are a few KB).")
+            await self._refuse(send, 413, self._too_large())
+
+    def _too_large(self):
+        return (f"The request is too large: DigitPad accepts at most {self.limit >> 10} KB "
+                "(a drawing's strokes are a few KB).")
 
     async def _discard(self, receive, length):
         """Read what the client sends and drop it (no more than DRAIN bytes), so that it gets to read

@@ -79,11 +79,13 @@ class DigitPad:
         """
         if not (isinstance(strokes, dict) and "strokes" in strokes):
             strokes = {"strokes": None}  # not the pad's value: refused by name, as strokes
+        # Each view says which drawing it shows (its number of points, as the pad counts them); the
+        # same count is the drawing's cost for the readers.
+        points = views.point_count(strokes)
         try:
             # Bad strokes are refused by name before they wait for a reader or allocate a pixel.
             checked = preprocess.check_strokes(strokes)
-            cost = sum(len(points) for points in checked.strokes)
-            with self.readers.reading(request.session_hash if request else None, cost):
+            with self.readers.reading(request.session_hash if request else None, points):
                 prediction = self.predictor.predict(checked, layers_of=MODEL_NAMES)
         except preprocess.DrawingError as error:
             prediction = Prediction(np.zeros((28, 28), np.float32), message=str(error))
@@ -91,8 +93,6 @@ class DigitPad:
             return (gr.skip(),) * 6 + (f"<div class='verdict unsure'>{error}</div>",) + (gr.skip(),) * 5
         reading = Reading(prediction, strokes if prediction.probabilities else None)
         seen = views.seen(prediction) if prediction.probabilities else views.empty_seen()
-        # Each view says which drawing it shows (its number of points, as the pad counts them).
-        points = views.point_count(strokes)
         if strokes.get("live"):
             # While the pen moves, the panels, verdict and 28x28 follow it; a model's layers and saliency
             # (half the work and nine tenths of the bytes) wait for the pen to lift.

@@ -127,6 +127,7 @@ document.addEventListener('%(example_event)s', event => {
 watch('value', () => {
   strokes = ((props.value && props.value.strokes) || []).map(stroke => stroke.slice()); current = null; redraw();
 });
+canvas.dataset.ready = 'true';  // listening: drawings and examples reach it from now on
 """ % {"side": PAD_SIDE, "brush": BRUSH * PAD_SIDE, "send_every": SEND_EVERY, "example_event": EXAMPLE_EVENT}
 
 
@@ -181,6 +182,7 @@ def example_strip(examples, label, **kwargs):
 const examples = JSON.parse(element.querySelector('.examples').dataset.strokes);
 element.querySelectorAll('.pad-example').forEach(button => button.addEventListener('click', () =>
   document.dispatchEvent(new CustomEvent('%s', {detail: examples[+button.dataset.index]}))));
+element.querySelector('.examples').dataset.ready = 'true';
 """ % EXAMPLE_EVENT
     return gr.HTML(f"<div class='examples' data-strokes='{html.escape(strokes, quote=True)}'>"
                    f"<p class='examples-label'>{html.escape(label)}</p><div class='example-buttons'>{buttons}</div></div>",

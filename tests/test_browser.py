@@ -44,7 +44,7 @@ def browser():
 def page(browser, app_url):
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
     page.goto(app_url)
-    page.locator("#sketchpad canvas").first.wait_for()
+    page.locator("#sketchpad canvas[data-ready]").first.wait_for()  # the pad's script is listening
     yield page
     page.close()
 
@@ -169,6 +169,7 @@ def test_phone_drawing_with_a_finger_does_not_scroll_the_page(browser, app_url):
 
 
 def test_clicking_an_example_draws_its_strokes_and_reads_them(page):
+    page.locator(".examples[data-ready]").wait_for()  # the strip's script is listening
     examples = page.locator(".pad-example")
     assert examples.count() == 12  # real pen-written digits, 0-9 and two the MNIST-only models misread
     examples.nth(4).click()  # a 4 in two strokes

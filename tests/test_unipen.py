@@ -17,7 +17,7 @@ from tests.test_strokes import browser_like_image
 # The committed weights on the fixture, less a margin of two to four digits (measured 2026-12-03:
 # 84.9 / 96.2 / 95.8 / 93.6 / 97.1 %; the weights before pen strokes joined training: 83.3 / 94.9 /
 # 94.9 / 91.7 / 96.8 %): pen-written digits of writers no model trained on, read as the pad's are.
-FLOORS = {"perceptron": 0.84, "mlp": 0.95, "mlp_dropout": 0.95, "cnn": 0.925, "cnn_batchnorm": 0.965}
+FLOORS = {"perceptron": 0.845, "mlp": 0.95, "mlp_dropout": 0.95, "cnn": 0.925, "cnn_batchnorm": 0.965}
 
 
 def test_the_loader_gives_ragged_strokes_labels_and_writers(pen_digits):

@@ -159,8 +159,11 @@ def main(argv=None):
 
     (x_train, y_train), _ = data.load_mnist(args.data)
     (x_fit, y_fit), (x_val, y_val) = data.split_validation(x_train, y_train)
-    print("Stroke-normalising the training digits (digitpad.preprocess.to_mnist):")
-    x_normalised = normalise_all(x_fit)
+    keys = [args.model] if args.model else MODEL_NAMES
+    x_normalised = None  # no model to train shows them (the perceptron alone): skip their minutes
+    if args.normalised_share or (args.normalised_share is None and any(NORMALISED_SHARE[key] for key in keys)):
+        print("Stroke-normalising the training digits (digitpad.preprocess.to_mnist):")
+        x_normalised = normalise_all(x_fit)
     validation_set = data.evaluation_pipeline(x_val, y_val)
     print("Reading the real handwriting (digitpad.handwriting):")
     real = handwriting.training_digits(args.data_dir)
@@ -178,7 +181,7 @@ def main(argv=None):
     weights.mkdir(parents=True, exist_ok=True)
     log_path = weights / "training.json"
     log = json.loads(log_path.read_text()) if log_path.exists() else {}
-    for key in [args.model] if args.model else MODEL_NAMES:
+    for key in keys:
         print(f"\n== {key}: {DISPLAY_NAMES[key]} ==")
         epochs = args.epochs or EPOCHS[key]
         seed = SEEDS[key] if args.seed is None else args.seed

@@ -33,7 +33,7 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 FIXTURE = ROOT / "tests" / "fixtures" / "unipen_sample.npz"
-APP_VIEWS = ["verdict", "seen", "activations", "saliency"]  # stamped with the drawing they show
+APP_VIEWS = ["verdict", "seen", "inside"]  # stamped with the drawing they show ("inside": its pictures and saliency)
 PANELS = [f"panel-{k}" for k in ("perceptron", "mlp", "mlp_dropout", "cnn", "cnn_batchnorm")]
 NOOP_VIEWS = ["noop-output"]
 FRAME_S = 0.016  # one pointer event a frame

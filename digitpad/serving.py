@@ -7,77 +7,94 @@ bounds are set here:
   message naming the limit, before it is read into memory or parsed (a real drawing's strokes are a
   few kilobytes; MAX_BODY is above what the stroke limits in `preprocess` allow), and bodies far
   larger than a digit's are let in two at a time, so that parsing them cannot hold up small ones.
-- `Readers`: at most READERS drawings are read at once (the cores there are), at most MAX_WAITING wait
-  for them, cheapest first, and each visitor has at most one drawing in flight: beyond that a request
-  is refused at once ("busy") instead of holding a thread, so honest visitors keep their place.
+- `BatchReader`: the drawings that wait are read in batches, final drawings before live ones, cheapest
+  first; at most MAX_WAITING wait and each visitor has at most one drawing in flight:
+  beyond that a request is refused at once ("busy"), so honest visitors keep their place.
 """
 
 import asyncio
 import heapq
 import itertools
 import json
-import os
-import threading
-from contextlib import contextmanager
+from typing import NamedTuple
 
 MAX_BODY = 128 << 10  # bytes: the largest drawing the stroke limits allow is about 70 KB of JSON
 DRAIN = 64 << 20  # bytes: a refused body up to this size is read and dropped, so its sender reads why
 SMALL_BODY = 16 << 10  # bytes: bodies up to this size (any real digit's strokes) go straight in ...
 LARGE_AT_ONCE = 2  # ... larger ones this many at a time, waiting at most
 LARGE_WAIT_S = 0.25  # seconds for a place, else refused ("busy")
-READERS = os.cpu_count() or 2
-# Readings waiting for a reader. Gradio runs handlers on a pool of 40 threads; a flood of 30 visitors'
+# Drawings waiting to be read: more than a class drawing at once on one core; a flood of 30 visitors'
 # maximal drawings (about 20 ms each to read) must not leave an honest visitor refused.
-MAX_WAITING = 36
+MAX_WAITING = 128
+MAX_BATCH = 32  # drawings read in one batch: a final one never waits behind more than this
 
 
 class Busy(RuntimeError):
     """The server is at its bound; the message is meant for the visitor."""
 
 
-class Readers:
-    """A bounded, fair gate in front of the work of reading a drawing.
+class Job(NamedTuple):
+    drawing: object  # what `Predictor.predict_many` reads: checked strokes, say
+    layers_of: object  # whose layers to keep: a key, keys or None
+    shown: object  # what to show of it (workers.read_batch)
+    future: asyncio.Future
 
-    At most `readers` drawings are read at once and `max_waiting` wait; each visitor has at most one
-    drawing waiting or being read. Waiting drawings are read cheapest first (`cost`: their number of
-    points), then in order of arrival: a digit of a few hundred points never waits behind a queue of
-    the largest drawings the limits allow, so a flood of them cannot starve an honest visitor.
+
+class BatchReader:
+    """Reads the drawings that wait in batches: each batch is read (strokes -> 28x28) and goes through
+    the five models in one fused call, by `read_batch`, a coroutine function
+    `(drawings, layers_of, shown) -> [(Prediction, its views)]` (`workers.WorkerReader`
+    in a worker process, or `workers.LocalReader` on a thread of the server's).
+
+    Everything here runs on the server's event loop: no thread of its own competes for the GIL with
+    the loop that answers every request. A batch of 16 drawings costs the models three times one.
+    The order is a priority: final drawings (the pen lifted: the visitor waits for this answer) before
+    live ones (the pen still moving: a newer one follows in a tenth of a second), then the cheapest
+    (fewest points), then the oldest; so under load the live updates thin out and a lifted pen's
+    answer does not wait behind them. At most `max_waiting` drawings wait, and each visitor has at most
+    one waiting or being read: beyond that a drawing is refused at once (`Busy`). `batches` batches
+    may be read at once (a worker reads one while the next is on its way).
     """
 
-    def __init__(self, readers=READERS, max_waiting=MAX_WAITING):
-        self._free = readers
-        self._lock = threading.Lock()
-        self._waiting = []  # heap of (cost, arrival, event)
+    def __init__(self, read_batch, max_waiting=MAX_WAITING, max_batch=MAX_BATCH, batches=1):
+        self._read_batch = read_batch
+        self._max_waiting, self._max_batch, self._batches = max_waiting, max_batch, batches
+        self._waiting = []  # heap of (live, cost, arrival, Job)
         self._arrivals = itertools.count()
-        self._max_waiting = max_waiting
         self._visitors = set()  # visitors with a drawing waiting or being read
+        self._wakeup = None  # an asyncio.Event, made in the server's own loop on first use
 
-    @contextmanager
-    def reading(self, visitor=None, cost=0):
-        turn = None
-        with self._lock:
-            if visitor is not None and visitor in self._visitors:
-                raise Busy("One drawing at a time: the previous one is still being read.")
-            if self._free and not self._waiting:
-                self._free -= 1
-            elif len(self._waiting) >= self._max_waiting:
-                raise Busy("DigitPad is busy reading other drawings: try again in a moment.")
-            else:
-                turn = threading.Event()
-                heapq.heappush(self._waiting, (cost, next(self._arrivals), turn))
-            if visitor is not None:
-                self._visitors.add(visitor)
+    async def read(self, drawing, layers_of=None, visitor=None, cost=0, live=False, shown=None):
+        """What `read_batch` makes of the drawing; `Busy` at once when the bounds are reached."""
+        if visitor is not None and visitor in self._visitors:
+            raise Busy("One drawing at a time: the previous one is still being read.")
+        if len(self._waiting) >= self._max_waiting:
+            raise Busy("DigitPad is busy reading other drawings: try again in a moment.")
+        if self._wakeup is None:
+            self._wakeup = asyncio.Event()
+            self._dispatchers = [asyncio.ensure_future(self._dispatch()) for _ in range(self._batches)]
+        job = Job(drawing, layers_of, shown, asyncio.get_running_loop().create_future())
+        heapq.heappush(self._waiting, (bool(live), cost, next(self._arrivals), job))
+        self._wakeup.set()
+        self._visitors.add(visitor)
         try:
-            if turn is not None:
-                turn.wait()  # a finishing reader hands its place over
-            yield
+            return await job.future
         finally:
-            with self._lock:
-                self._visitors.discard(visitor)
-                if self._waiting:
-                    heapq.heappop(self._waiting)[2].set()
-                else:
-                    self._free += 1
+            self._visitors.discard(visitor)
+
+    async def _dispatch(self):
+        while True:
+            while not self._waiting:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = [heapq.heappop(self._waiting)[-1] for _ in range(min(self._max_batch, len(self._waiting)))]
+            try:
+                results = await self._read_batch(*zip(*[job[:3] for job in batch]))
+            except Exception as error:  # the models failed to load, say: every visitor of the batch is told
+                results = [error] * len(batch)
+            for job, result in zip(batch, results):
+                if not job.future.done():  # a visitor who left (a cancelled request) is not answered
+                    (job.future.set_exception if isinstance(result, Exception) else job.future.set_result)(result)
 
 
 class BodyLimit:

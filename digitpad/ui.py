@@ -2,24 +2,25 @@
 
 import concurrent.futures
 import functools
+import itertools
 import json
 import os
 import sys
 import threading
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
 import gradio as gr
 import numpy as np
 from starlette.middleware import Middleware
 
-from digitpad import pad, plots, preprocess, views
+from digitpad import pad, plots, preprocess, views, workers
 from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_weight_files
 from digitpad.challenge import Session
 from digitpad.drawings import DrawingStore, StoreError
 from digitpad.prediction import Prediction
-from digitpad.serving import BodyLimit, Busy, Readers
+from digitpad.serving import BatchReader, BodyLimit, Busy
 from digitpad.sketchpad import drawing_pad
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +37,7 @@ class Reading:
 
     prediction: object  # inference.Prediction
     drawing: object = None  # the pad's strokes as drawn; None when there was nothing to read
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: int = field(default_factory=itertools.count().__next__)  # unique in this server (a uuid4 costs a syscall)
 
 
 class DigitPad:
@@ -61,7 +62,11 @@ class DigitPad:
         except StoreError as error:
             self.store, self.store_problem = None, str(error)
         self._store_figure = None  # the owner-level figure, measured again after each save
-        self.readers = Readers()  # the pad's requests skip the queue: this bounds the work they start
+        # The pad's requests skip the queue: the reader bounds the work they start, and batches it, in a
+        # worker process where there is a core for it.
+        self.worker = workers.WorkerReader(weights_dir) if workers.wants_worker() else None
+        self.reader = (BatchReader(self.worker.read_batch, batches=4) if self.worker else
+                       BatchReader(workers.LocalReader(lambda: self.predictor).read_batch))
 
     @property
     def predictor(self):
@@ -70,49 +75,42 @@ class DigitPad:
         except WeightsError as error:
             raise gr.Error(str(error)) from None
 
-    def read(self, strokes, key, layer_name, request: gr.Request = None):
+    async def read(self, strokes, key, layer_name, request: gr.Request = None):
         """The page's one request per drawing (on each pen lift, and every SEND_EVERY ms while the pen
         moves): strokes -> one Prediction -> every view, in one response, with every picture inlined.
 
-        The Prediction (with every model's layers) is kept in the session, so that picking another
-        model or layer redraws its views from it instead of reading the strokes again.
+        Answered on the event loop, without a thread of its own: the drawing waits for the batch
+        reader (`serving.BatchReader`), and the views are returned as the page's components take them
+        (the event skips Gradio's pre- and postprocessing, a thread hop per component). The
+        Prediction (with every model's layers) is kept in the session, so that picking another model
+        or layer redraws its views from it instead of reading the strokes again.
         """
         if not (isinstance(strokes, dict) and "strokes" in strokes):
             strokes = {"strokes": None}  # not the pad's value: refused by name, as strokes
         # Each view says which drawing it shows (its number of points, as the pad counts them); the
-        # same count is the drawing's cost for the readers.
-        points = views.point_count(strokes)
+        # same count is the drawing's cost for the reader.
+        points, live = views.point_count(strokes), bool(strokes.get("live"))
         try:
-            # Bad strokes are refused by name before they wait for a reader or allocate a pixel.
+            # Bad strokes are refused by name before they wait for the reader or allocate a pixel.
             checked = preprocess.check_strokes(strokes)
-            with self.readers.reading(request.session_hash if request else None, points):
-                prediction = self.predictor.predict(checked, layers_of=MODEL_NAMES)
+            # While the pen moves, the panels, verdict and 28x28 follow it; "Inside a model" (half the
+            # work and nine tenths of the bytes) waits for the pen to lift.
+            prediction, shown = await self.reader.read(
+                checked, None if live else MODEL_NAMES, request.session_hash if request else None, points, live,
+                (points, None if live else (key, layer_name)))
         except preprocess.DrawingError as error:
             prediction = Prediction(np.zeros((28, 28), np.float32), message=str(error))
+            shown = views.drawing_views(None, prediction, points, (key, layer_name))
         except Busy as error:  # the page keeps its views; the verdict says why this drawing waits
-            return (gr.skip(),) * 6 + (f"<div class='verdict unsure'>{error}</div>",) + (gr.skip(),) * 5
+            return (gr.skip(),) * 6 + (f"<div class='verdict unsure'>{error}</div>",) + (gr.skip(),) * 3
+        *shown, inside = shown
         reading = Reading(prediction, strokes if prediction.probabilities else None)
-        seen = views.seen(prediction) if prediction.probabilities else views.empty_seen()
-        if strokes.get("live"):
-            # While the pen moves, the panels, verdict and 28x28 follow it; a model's layers and saliency
-            # (half the work and nine tenths of the bytes) wait for the pen to lift.
-            inside = (gr.skip(),) * 3
-        else:
-            pictures, note, saliency = self.inspect(reading, key, layer_name)
-            inside = (views.stamped(pictures, points), note, views.stamped(saliency, points))
-        return (reading, *views.panels(prediction), views.stamped(views.agreement(prediction)[1], points),
-                views.stamped(seen, points), *inside, gr.Radio(value=None, interactive=reading.drawing is not None))
+        return reading, *shown, gr.skip() if inside is None else inside, None
 
     def inspect(self, reading, key, layer_name):
-        """The chosen model's layer pictures, their note and its saliency, from the session's Prediction."""
-        prediction = reading.prediction if reading is not None else None
-        if prediction is None or not prediction.probabilities:
-            message = prediction.message if prediction is not None else "Draw a digit"
-            return "", f"*{message}*", ""
-        names = self.predictor.layer_names[key]
-        pictures, note = views.layer_gallery(self.predictor, prediction, key, names.index(layer_name)
-                                             if layer_name in names else 0)
-        return pictures, note, views.saliency(self.predictor, prediction, key)
+        """"Inside a model" for the chosen model and layer, from the session's Prediction."""
+        prediction = reading.prediction if reading is not None else Prediction(np.zeros((28, 28), np.float32), message="Draw a digit")
+        return views.inside(self.predictor, prediction, key, layer_name)
 
     def predict(self, drawing):
         """Five probability panels and the agreement summary: the `predict` API (a sketchpad value or an
@@ -140,6 +138,8 @@ class DigitPad:
         """"Wrong? It was: 3": label the drawing on the pad (again: the last label counts)."""
         session = session or Session()
         if digit is None or reading is None or reading.drawing is None:
+            if digit is not None:
+                gr.Warning("Draw a digit first, then say what it was.")
             return self._labelled_views(session, gr.skip())
         session.label(reading.id, reading.prediction, int(digit))
         return self._labelled_views(session, self._save(session, reading, int(digit), consent))
@@ -251,7 +251,7 @@ def build_demo(weights_dir=None):
                     "4.0; the last two fooled the MNIST-only models):", elem_id="examples")
             with gr.Column(scale=2, min_width=260):
                 verdict = gr.HTML("<div class='verdict empty'>Draw a digit</div>", elem_id="verdict")
-                wrong = gr.Radio([str(d) for d in range(10)], label="Wrong? It was:", interactive=False,
+                wrong = gr.Radio([str(d) for d in range(10)], label="Wrong? It was:",
                                  elem_id="correction", elem_classes=["digits"])
                 seen = gr.HTML(views.empty_seen(), elem_id="seen")
         with gr.Row(elem_id="panels"):
@@ -282,11 +282,8 @@ def build_demo(weights_dir=None):
             choice = gr.Dropdown([(DISPLAY_NAMES[k], k) for k in MODEL_NAMES], value="cnn_batchnorm",
                                  label="Model", elem_id="model-choice", scale=1)
             layer = gr.Radio([], label="Layer", scale=3)  # the chosen model's layers, set on page load
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                layer_note = gr.Markdown("*Draw a digit to see what this model's first layer responds to.*")
-                activations = gr.HTML("", elem_id="activations")
-            saliency = gr.HTML("", elem_id="saliency", scale=1)
+        inside = gr.HTML(views.inside_html("<i>Draw a digit to see what this model's first layer responds to.</i>",
+                                           "", ""), elem_id="inside")
         with gr.Accordion("How this model did on the 10,000 MNIST test digits", open=False):
             with gr.Row():
                 confusion = gr.Image(label="Confusion matrix", interactive=False, buttons=[], format="png")
@@ -298,10 +295,10 @@ def build_demo(weights_dir=None):
         # One request per drawing, answered directly (no queue round trips), updates every view from one
         # Prediction (kept in `current`). While the pen moves the pad sends its strokes every SEND_EVERY ms;
         # always_last: a newer drawing supersedes one that waits, and the last one is always read.
-        drawing_views = [current, *panels, verdict, seen, activations, layer_note, saliency, wrong]
+        drawing_views = [current, *panels, verdict, seen, inside, wrong]
         sketch.change(app.read, [sketch, choice, layer], drawing_views, api_visibility="private", queue=False,
-                      trigger_mode="always_last", show_progress="hidden")
-        gr.on([choice.change, layer.change], app.inspect, [current, choice, layer], [activations, layer_note, saliency],
+                      trigger_mode="always_last", show_progress="hidden", preprocess=False, postprocess=False)
+        gr.on([choice.change, layer.change], app.inspect, [current, choice, layer], inside,
               api_visibility="private", trigger_mode="always_last", show_progress="hidden", queue=False)
         # The API: `predict` takes a sketchpad value or an image, `predict_strokes` the pad's value.
         gr.on([], app.predict, api_drawing, [*panels, verdict], api_name="predict")
@@ -330,6 +327,8 @@ CSS = """
   justify-content: center; font-size: 0.85rem; border: 1px dashed var(--border-color-primary); border-radius: 8px; }
 .figure .pictures { display: flex; gap: 2px; justify-content: center; }
 .picture-grid { display: flex; flex-wrap: wrap; gap: 10px 8px; }
+.layer-note { margin: 0 0 8px; } .inside-row { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+#activations { flex: 3 1 320px; } #saliency { flex: 1 1 240px; }
 .examples-label { font-size: 0.85rem; margin: 0.4rem 0; }
 .example-buttons { display: flex; flex-wrap: wrap; gap: 4px; }
 .pad-example { padding: 2px; background: #fff; border: 1px solid var(--border-color-primary); border-radius: 6px;

@@ -40,6 +40,19 @@ def panels(prediction):
     return [label_value(prediction.probabilities[k]) if prediction.probabilities else None for k in MODEL_NAMES]
 
 
+def panel_data(prediction):
+    """The five panels as gr.Label sends them to the page (what its postprocess makes of
+    `label_value`), for an event that skips postprocessing; {} each when there is no prediction."""
+    if not prediction.probabilities:
+        return [{}] * len(MODEL_NAMES)
+    data = []
+    for key in MODEL_NAMES:
+        ranked = sorted(enumerate(prediction.probabilities[key].tolist()), key=lambda item: item[1], reverse=True)
+        data.append({"label": str(ranked[0][0]),
+                     "confidences": [{"label": str(digit), "confidence": p} for digit, p in ranked]})
+    return data
+
+
 def agreement(prediction):
     """(state, HTML): do the five agree, and how sure are they? state is one of
     'empty', 'agree', 'unsure', 'disagree'."""
@@ -109,7 +122,7 @@ def layer_gallery(predictor, prediction, key, layer_index):
                 pictures.insert(0, weight_picture(model, f))
             caption = f"filter {f + 1}: {'kernel | ' if first else ''}max {values[..., f].max():.2f}"
             items.append(figure(pictures, caption, 84))
-        note = (f"**{name}** of {DISPLAY_NAMES[key]}"
+        note = (f"<b>{name}</b> of {DISPLAY_NAMES[key]}"
                 + (", after batch norm and ReLU" if "batchnorm" in key else ", linear (no activation)")
                 + f": what each filter responds to in your drawing (bright = strong; one scale, max {top:.2f}).")
         if first:
@@ -117,15 +130,41 @@ def layer_gallery(predictor, prediction, key, layer_index):
         return grid(items), note
     if key == "perceptron":
         items = [figure(weight_picture(model, d), f"digit {d}: p = {values[d]:.0%}", 84) for d in range(10)]
-        note = ("**No convolution**: the perceptron is one Dense layer. These are its ten 28x28 class templates: "
+        note = ("<b>No convolution</b>: the perceptron is one Dense layer. These are its ten 28x28 class templates: "
                 "red pixels vote for the digit when inked, blue ones against.")
         return grid(items), note
     strongest = np.argsort(-values)[:UNITS_SHOWN]
     items = [figure(weight_picture(model, u), f"unit {u}: activation {values[u]:.2f}", 84) for u in strongest]
-    note = (f"**No convolution**: {DISPLAY_NAMES[key]} starts with a Dense layer of {len(values)} units, each "
+    note = (f"<b>No convolution</b>: {DISPLAY_NAMES[key]} starts with a Dense layer of {len(values)} units, each "
             f"looking at the whole image. Here, the weights of the {UNITS_SHOWN} units your drawing excites most "
             "(red = ink here excites the unit, blue = inhibits it).")
     return grid(items), note
+
+
+def drawing_views(predictor, prediction, points, inspect=None):
+    """What a drawing's answer shows, as the page's components take them: the five panels (gr.Label's
+    data), the verdict and the 28x28, stamped with the drawing's `points`; and "Inside a model" for
+    `inspect` (model key, layer name), or None (a live drawing: it waits for the pen to lift)."""
+    seen_view = seen(prediction) if prediction.probabilities else empty_seen()
+    return (*panel_data(prediction), stamped(agreement(prediction)[1], points), stamped(seen_view, points),
+            None if inspect is None else inside(predictor, prediction, *inspect, points))
+
+
+def inside(predictor, prediction, key, layer_name, points=None):
+    """HTML of "Inside a model" for the chosen model and layer on the current drawing: a note, the
+    layer's pictures and the saliency, in one view (one output a drawing updates, not three), stamped
+    with the drawing it shows when `points` is given."""
+    if not prediction.probabilities:
+        return inside_html(f"<i>{html.escape(prediction.message or 'Draw a digit')}</i>", "", "", points)
+    names = predictor.layer_names[key]
+    pictures, note = layer_gallery(predictor, prediction, key, names.index(layer_name) if layer_name in names else 0)
+    return inside_html(note, pictures, saliency(predictor, prediction, key), points)
+
+
+def inside_html(note, pictures, saliency_html, points=None):
+    stamp = (lambda view: stamped(view, points)) if points is not None else (lambda view: view)
+    return (f"<p class='layer-note'>{note}</p><div class='inside-row'><div id='activations'>{stamp(pictures)}</div>"
+            f"<div id='saliency'>{stamp(saliency_html)}</div></div>")
 
 
 def grid(items):

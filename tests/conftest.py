@@ -1,3 +1,4 @@
+import asyncio
 import os
 import tempfile
 from pathlib import Path
@@ -10,6 +11,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("DIGITPAD_DB", f"sqlite:///{tempfile.mkdtemp(prefix='digitpad-db-')}/drawings.sqlite")
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "mnist_test_sample.npz"
+
+
+_LOOP = None
+
+
+def run(coroutine):
+    """Run a handler's coroutine on one event loop for the whole run, as the server does (the app's
+    batch reader and its worker connection belong to the loop they were first used on)."""
+    global _LOOP
+    _LOOP = _LOOP or asyncio.new_event_loop()
+    return _LOOP.run_until_complete(coroutine)
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +76,13 @@ def app_url():
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **ui.LAUNCH_OPTIONS)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
+
+
+def pytest_sessionfinish():
+    """Stop what the handlers left running on the run's event loop (the batch reader's dispatchers)."""
+    if _LOOP is not None:
+        pending = asyncio.all_tasks(_LOOP)
+        for task in pending:
+            task.cancel()
+        _LOOP.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        _LOOP.close()

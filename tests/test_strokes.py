@@ -1,5 +1,7 @@
 """The pad's strokes read like a drawing (preprocess.read_strokes), and bad strokes refused by name."""
 
+import asyncio
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -82,42 +84,63 @@ def test_real_pen_strokes_from_unipen_read_like_their_image():
         assert np.abs(preprocess.read_strokes(value).image - preprocess.to_mnist(browser_like_image(value))).mean() < 0.03
 
 
-def test_readers_refuse_a_second_drawing_of_the_same_visitor_and_beyond_the_waiting_bound():
-    from digitpad.serving import Busy, Readers
+class GatedReader:
+    """A batch reader whose work waits for a gate: what waits, and in which order it is read."""
 
-    readers = Readers(readers=1, max_waiting=1)
-    with readers.reading("a"):
+    def __init__(self, **bounds):
+        from digitpad.serving import BatchReader
+
+        self.gate, self.batches = asyncio.Event(), []
+        self.reader = BatchReader(self.read_batch, **bounds)
+
+    async def read_batch(self, drawings, layers_of, shown):
+        await self.gate.wait()
+        self.batches.append(list(drawings))
+        return [f"read {drawing}" for drawing in drawings]
+
+
+def test_reader_refuses_a_second_drawing_of_the_same_visitor_and_beyond_the_waiting_bound():
+    from digitpad.serving import Busy
+
+    async def visit():
+        gated = GatedReader(max_waiting=1)
+        first = asyncio.ensure_future(gated.reader.read("first", visitor="a"))  # taken, held at the gate
+        await asyncio.sleep(0.01)
         with pytest.raises(Busy, match="One drawing at a time"):
-            with readers.reading("a"):
-                pass
-    with readers.reading("a"):  # released: the same visitor may read again
-        pass
+            await gated.reader.read("again", visitor="a")
+        waiting = asyncio.ensure_future(gated.reader.read("b's", visitor="b"))  # waits: the bound is one
+        await asyncio.sleep(0.01)
+        with pytest.raises(Busy, match="busy reading other drawings"):
+            await gated.reader.read("c's", visitor="c")
+        gated.gate.set()
+        assert await first == "read first" and await waiting == "read b's"
+        assert await gated.reader.read("next", visitor="a") == "read next"  # released: a may read again
+
+    asyncio.run(visit())
 
 
-def test_readers_read_the_cheapest_waiting_drawing_first():
-    import threading
-    import time
+def test_reader_batches_what_waits_final_drawings_first_then_the_cheapest():
+    async def visit():
+        gated = GatedReader(max_waiting=8, max_batch=3)
+        first = asyncio.ensure_future(gated.reader.read("first"))
+        await asyncio.sleep(0.01)  # the reader holds "first" at the gate; the rest wait
+        waiting = [asyncio.ensure_future(gated.reader.read(name, cost=cost, live=live)) for name, cost, live in
+                   [("live big", 900, True), ("live small", 10, True), ("final huge", 19_000, False),
+                    ("final honest", 120, False), ("live middle", 300, True)]]
+        await asyncio.sleep(0.01)
+        gated.gate.set()
+        assert (await asyncio.gather(first, *waiting))[1] == "read live big"
+        return gated.batches
 
-    from digitpad.serving import Busy, Readers
+    assert asyncio.run(visit()) == [["first"], ["final honest", "final huge", "live small"],
+                                    ["live middle", "live big"]]
 
-    readers, order = Readers(readers=1, max_waiting=3), []
 
-    def read(visitor, cost):
-        with readers.reading(visitor, cost):
-            order.append(visitor)
-            time.sleep(0.05)
+def test_reader_tells_every_waiting_visitor_when_the_work_fails():
+    from digitpad.serving import BatchReader
 
-    with readers.reading("first"):
-        waiting = [threading.Thread(target=read, args=(v, c)) for v, c in (("big", 20_000), ("huge", 19_000))]
-        for thread in waiting:
-            thread.start()
-        time.sleep(0.05)
-        honest = threading.Thread(target=read, args=("honest", 120))
-        honest.start()
-        time.sleep(0.05)
-        with pytest.raises(Busy, match="busy reading other drawings"):  # three waiting: the bound
-            with readers.reading("fourth", 5):
-                pass
-    for thread in [*waiting, honest]:
-        thread.join()
-    assert order == ["honest", "huge", "big"]
+    async def broken(drawings, layers_of, shown):
+        raise RuntimeError("the models could not load")
+
+    with pytest.raises(RuntimeError, match="could not load"):
+        asyncio.run(BatchReader(broken).read("a drawing"))

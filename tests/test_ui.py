@@ -9,12 +9,17 @@ from digitpad.catalog import MODEL_NAMES
 from digitpad.inference import Prediction
 from digitpad.ui import DigitPad
 from digitpad.views import agreement
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run
 
 
 @pytest.fixture(scope="module")
 def app():
     return DigitPad(ROOT / "weights")
+
+
+def read(app, *args):
+    """The pad's handler (a coroutine, answered on the server's event loop) run to its answer."""
+    return run(app.read(*args))
 
 
 def sketch_value(image):
@@ -39,13 +44,16 @@ def test_empty_canvas_says_draw_a_digit(app):
 
 
 def test_one_reading_of_the_pads_strokes_updates_every_view(app, pen_values):
-    reading, *panels, verdict, seen, pictures, note, saliency, correction = app.read(pen_values[9], "cnn_batchnorm", None)
+    reading, *panels, verdict, seen, inside, correction = read(app, pen_values[9], "cnn_batchnorm", None)
     assert set(reading.prediction.layers) == set(MODEL_NAMES)  # kept for the other models' views
-    assert reading.drawing is pen_values[9] and correction.interactive  # it can be labelled
-    assert max(panels[4], key=panels[4].get) == "9" and "<b>9</b>" in verdict
+    assert reading.drawing is pen_values[9] and correction is None  # a new drawing, not labelled yet
+    assert panels[4]["label"] == "9" and "<b>9</b>" in verdict
+    assert [c["label"] for c in panels[4]["confidences"]][0] == "9" and len(panels[4]["confidences"]) == 10
     points = sum(len(stroke) for stroke in pen_values[9]["strokes"])
-    for view in (verdict, seen, pictures, saliency):  # each says which drawing it shows
+    for view in (verdict, seen):  # each says which drawing it shows
         assert view.startswith(f"<div class='drawing' data-points='{points}'>")
+    assert inside.count(f"<div class='drawing' data-points='{points}'>") == 2  # its pictures and its saliency
+    pictures, saliency = inside.split("<div id='saliency'>")
     # Every picture is inlined: nothing for the browser to fetch after the response.
     assert seen.count("src='data:image/png;base64,") == 1 and "What the models see (28x28)</figcaption>" in seen
     assert pictures.count("src='data:image/png;base64,") == 24  # 12 kernels, 12 feature maps
@@ -54,9 +62,9 @@ def test_one_reading_of_the_pads_strokes_updates_every_view(app, pen_values):
 
 def test_while_the_pen_moves_the_layers_wait_for_it_to_lift(app, pen_values):
     live = {**pen_values[3], "live": True}
-    reading, *panels, verdict, seen, pictures, note, saliency, correction = app.read(live, "cnn_batchnorm", None)
-    assert max(panels[4], key=panels[4].get) == "3" and "data-points" in seen
-    assert all(view == gr.skip() for view in (pictures, note, saliency))
+    reading, *panels, verdict, seen, inside, correction = read(app, live, "cnn_batchnorm", None)
+    assert panels[4]["label"] == "3" and "data-points" in seen
+    assert inside == gr.skip()
 
 
 def test_the_pictures_decode_to_what_the_models_saw(app, pen_values):
@@ -66,7 +74,7 @@ def test_the_pictures_decode_to_what_the_models_saw(app, pen_values):
 
     from PIL import Image
 
-    reading, *_, seen, _, _, _, _ = app.read(pen_values[4], "cnn", None)
+    reading, *_, seen, _, _ = read(app, pen_values[4], "cnn", None)
     data = base64.b64decode(re.search(r"base64,([^']+)'", seen).group(1))
     image = np.asarray(Image.open(io.BytesIO(data)))
     assert image.shape == (28, 28)
@@ -75,21 +83,22 @@ def test_the_pictures_decode_to_what_the_models_saw(app, pen_values):
 
 @pytest.mark.parametrize("key", MODEL_NAMES)
 def test_inspect_every_model_and_layer_from_the_kept_prediction(app, pen_values, key, monkeypatch):
-    reading = app.read(pen_values[9], "cnn_batchnorm", None)[0]
+    reading = read(app, pen_values[9], "cnn_batchnorm", None)[0]
     # Inspecting reads no drawing: the kept Prediction is all it needs.
     monkeypatch.setattr(app.predictor, "predict", lambda *args, **kwargs: pytest.fail("read the drawing again"))
     for layer in app.predictor.layer_names[key]:
-        pictures, note, saliency = app.inspect(reading, key, layer)
+        note, rest = app.inspect(reading, key, layer).split("</p>", 1)
+        pictures, saliency = rest.split("<div id='saliency'>")
         assert pictures.count("<figure") >= 10
         assert ("No convolution" in note) == (key not in ("cnn", "cnn_batchnorm"))
         assert "Saliency" in saliency
-    conv = app.inspect(reading, "cnn", app.predictor.layer_names["cnn"][0])[0]
+    conv = app.inspect(reading, "cnn", app.predictor.layer_names["cnn"][0]).split("<div id='saliency'>")[0]
     assert conv.count("<figure") == 12 and conv.count("<img") == 24 and "kernel | max" in conv  # each map by its kernel
 
 
 def test_inspect_without_a_drawing_says_so(app):
-    pictures, note, saliency = app.inspect(None, "cnn", None)
-    assert pictures == "" and "Draw a digit" in note
+    inside = app.inspect(None, "cnn", None)
+    assert "<img" not in inside and "Draw a digit" in inside
 
 
 def test_select_model_highlights_one_panel_and_lists_its_layers(app):
@@ -127,11 +136,11 @@ def test_test_set_views(app, key):
 def test_a_correction_scores_the_drawing_and_is_kept_only_with_consent(app, pen_values):
     value = pen_values[7]
     before = app.store.count()
-    reading = app.read(value, "cnn_batchnorm", None)[0]
+    reading = read(app, value, "cnn_batchnorm", None)[0]
     session, _, _, board, status, *_ = app.correct(None, reading, "1", False)  # "Wrong? It was: 1"
     assert session.score()[0] == 1 and "Not saved" in status and app.store.count() == before
     assert "0 / 1" in board  # every model said 7 to a drawing labelled 1
-    reading = app.read(value, "cnn_batchnorm", None)[0]
+    reading = read(app, value, "cnn_batchnorm", None)[0]
     session, _, _, board, status, *_, figure = app.correct(session, reading, "7", True)
     assert "Saved as a 7" in status and app.store.count() == before + 1
     assert "Drawings people labelled" in figure
@@ -139,7 +148,7 @@ def test_a_correction_scores_the_drawing_and_is_kept_only_with_consent(app, pen_
 
 def test_the_round_refuses_an_empty_pad(app):
     session = app.start_round(None)[0]
-    empty = app.read({"strokes": [], "width": 280, "height": 280}, "cnn", None)[0]
+    empty = read(app, {"strokes": [], "width": 280, "height": 280}, "cnn", None)[0]
     with pytest.warns(UserWarning, match=r"Draw a \d first"):  # a warning on the page; nothing changes
         app.answer(session, empty, True)
     assert session.asked == 0 and session.in_round and session.score()[0] == 0

@@ -1,0 +1,310 @@
+"""How many visitors drawing at once one core holds: `python -m benchmarks.capacity [--seconds 15]`.
+
+The server is pinned to one core with `taskset` (core 0) and the simulated visitors run on the other
+(core 1), in one asyncio loop of this process speaking plain HTTP/1.1 over one keep-alive connection
+each, so that the clients cost little and the same on every run. Each visitor draws real pen-written
+digits of writers no model trained on (tests/fixtures/unipen_sample.npz) with the pad's own request
+pattern (digitpad/pad.py, Gradio's `trigger_mode="always_last"`):
+
+- a stroke is drawn at a hand's pace (SPEED canvas units a second, a point every FRAME_S);
+- while the pen moves, the strokes so far are sent every SEND_EVERY ms ("live": true);
+- on each lift the drawing is sent as it is ("live": false); STROKE_PAUSE between strokes,
+  DIGIT_PAUSE between digits;
+- never two requests in flight: a value set while one is in flight waits, and only the newest is sent.
+
+Per level (visitors drawing at once), for the app and for the no-op app with the same pad in the
+same run: the final answer's wait from the last lift (p50 / p95), the live answers' wait from their
+send (p95), live answers a visitor gets a second (over the whole run, pauses included: about 6 at
+most with this pattern), refusals ("busy"), errors, and requests answered a second. Then the most
+visitors a core holds within TARGETS, and the app once more on both cores (unpinned, the clients
+sharing them) at the busiest level, against its one-core figure.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from urllib.parse import urlparse
+
+import numpy as np
+
+from benchmarks.server import APP, ROOT, machine, noop_command, read_index, resident_mb, start_server, stop
+from digitpad import unipen
+from digitpad.pad import SEND_EVERY
+
+FIXTURE = ROOT / "tests" / "fixtures" / "unipen_sample.npz"
+LEVELS = (5, 10, 20, 25, 30, 40, 80)
+SPEED = 400  # canvas units a second (of 280): a digit 60 % of the pad high takes about a second to write
+FRAME_S = 0.016  # one pointer event a frame
+STROKE_PAUSE = 0.25  # s between strokes
+DIGIT_PAUSE = 0.6  # s between digits
+TIMEOUT_S = 10.0  # a request unanswered this long is an error
+TARGETS = {"final_p95_s": 0.15, "live_per_s": 4.0}  # and no refusal, no error
+PAST_CAPACITY = {"level": 80, "final_p95_s": 0.5}
+SERVER_CORE, CLIENT_CORE = 0, 1
+
+
+# ---------------------------------------------------------------- the digits, as a hand draws them
+
+
+def hand_digits():
+    """[[(N, 2) points of a stroke, one a frame], ...] for every digit of the fixture, on the pad's canvas."""
+    pen = unipen.load(FIXTURE)
+    digits = []
+    for strokes in pen.strokes:
+        value = unipen.pad_value(strokes)
+        paths = []
+        for stroke in value["strokes"]:
+            at = np.asarray(stroke, float)
+            lengths = np.concatenate([[0], np.cumsum(np.hypot(*np.diff(at, axis=0).T))])
+            steps = max(2, int(lengths[-1] / (SPEED * FRAME_S)) + 1)
+            along = np.linspace(0, lengths[-1], steps)
+            paths.append(np.round(np.stack([np.interp(along, lengths, at[:, 0]),
+                                            np.interp(along, lengths, at[:, 1])], axis=1), 1))
+        digits.append(paths)
+    return digits
+
+
+# ---------------------------------------------------------------- one visitor's connection and pad
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: POST a JSON body, read the answer."""
+
+    def __init__(self, host, port):
+        self.host, self.port, self.streams = host, port, None
+
+    async def post(self, path, body):
+        """(HTTP status, body bytes); reconnects once if the server closed the connection."""
+        for attempt in (0, 1):
+            if self.streams is None:
+                self.streams = await asyncio.open_connection(self.host, self.port)
+            reader, writer = self.streams
+            try:
+                writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                             f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                return status, await reader.readexactly(length)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                writer.close()
+                self.streams = None
+                if attempt:
+                    raise
+
+    def close(self):
+        if self.streams is not None:
+            self.streams[1].close()
+
+
+class Pad:
+    """The pad's requests as Gradio sends them (`always_last`): one in flight, the newest value waits."""
+
+    def __init__(self, connection, fn_index, session, stats):
+        self.connection, self.fn_index, self.session, self.stats = connection, fn_index, session, stats
+        self.waiting = None  # (body, live, set at)
+        self.flight = None  # the task sending
+
+    def set(self, strokes, live, at):
+        value = {"strokes": strokes, "width": 280, "height": 280, "live": live}
+        body = json.dumps({"data": [value, "cnn_batchnorm", None], "fn_index": self.fn_index,
+                           "session_hash": self.session}, separators=(",", ":")).encode()
+        self.waiting = (body, live, at)
+        if self.flight is None or self.flight.done():
+            self.flight = asyncio.ensure_future(self._send())
+        return self.flight
+
+    async def _send(self):
+        """Send the waiting value, and again while a newer one waits; the final answer's time, if any."""
+        answered = None
+        while self.waiting is not None:
+            body, live, at = self.waiting
+            self.waiting = None
+            try:
+                status, answer = await asyncio.wait_for(
+                    self.connection.post("/gradio_api/run/predict", body), TIMEOUT_S)
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, StopIteration) as error:
+                self.stats["errors"].append(repr(error)[:120])
+                self.connection.close()
+                self.connection.streams = None
+                continue
+            now = time.perf_counter()
+            self.stats["requests"] += 1
+            if status != 200:
+                (self.stats["refused"] if status == 503 else self.stats["errors"]).append(f"HTTP {status}")
+                continue
+            if b"is busy" in answer or b"One drawing at a time" in answer:
+                self.stats["refused"].append("busy")
+                continue
+            if b"verdict" not in answer and b"data-points" not in answer:
+                self.stats["errors"].append(answer[:120].decode(errors="replace"))
+                continue
+            if live:
+                self.stats["live"].append(now - at)
+            else:
+                answered = now
+        return answered
+
+
+async def visitor(number, url, fn_index, digits, start_at, deadline, stats):
+    """Draw digits until the deadline, one after another, as the pad sends them."""
+    rng = np.random.default_rng(number)
+    address = urlparse(url)
+    pad = Pad(Connection(address.hostname, address.port), fn_index, f"visitor-{number}-{time.time_ns()}", stats)
+    await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
+    try:
+        while time.perf_counter() < deadline:
+            paths = digits[rng.integers(len(digits))]
+            done = []
+            for i, path in enumerate(paths):
+                if i:
+                    await asyncio.sleep(STROKE_PAUSE)
+                began = time.perf_counter()
+                lift = began + (len(path) - 1) * FRAME_S
+                sent = began
+                while True:  # the pad's timer: the strokes so far every SEND_EVERY ms while the pen moves
+                    due = sent + SEND_EVERY / 1000
+                    if due >= lift:
+                        break
+                    await asyncio.sleep(due - time.perf_counter())
+                    sent = time.perf_counter()
+                    frames = min(len(path), int((sent - began) / FRAME_S) + 1)
+                    pad.set(done + [path[:frames].tolist()], True, sent)
+                await asyncio.sleep(max(0.0, lift - time.perf_counter()))
+                done.append(path.tolist())
+                lifted = time.perf_counter()
+                flight = pad.set(done, False, lifted)
+            answered = await flight  # the answer to the last lift (the digit's final drawing)
+            if answered is not None and lifted < deadline:
+                stats["final"].append(answered - lifted)
+            await asyncio.sleep(DIGIT_PAUSE)
+    finally:
+        pad.connection.close()
+
+
+async def level(url, fn_index, digits, visitors, seconds):
+    """One level's figures: `visitors` drawing at once for `seconds` (starts spread over a second)."""
+    stats = {"final": [], "live": [], "refused": [], "errors": [], "requests": 0}
+    start = time.perf_counter() + 0.2
+    deadline = start + 1.0 + seconds
+    counted_from = time.perf_counter()
+    await asyncio.gather(*[visitor(i, url, fn_index, digits, start + i / visitors, deadline, stats)
+                           for i in range(visitors)])
+    elapsed = time.perf_counter() - counted_from
+    pct = lambda values, q: float(np.percentile(values, q)) if values else float("nan")  # noqa: E731
+    return {"visitors": visitors, "final_p50_s": pct(stats["final"], 50), "final_p95_s": pct(stats["final"], 95),
+            "live_p95_s": pct(stats["live"], 95), "live_per_s": len(stats["live"]) / elapsed / visitors,
+            "refused": len(stats["refused"]), "errors": len(stats["errors"]),
+            "requests_per_s": stats["requests"] / elapsed, "first_errors": stats["errors"][:3]}
+
+
+def within_targets(row):
+    return (row["final_p95_s"] <= TARGETS["final_p95_s"] and row["live_per_s"] >= TARGETS["live_per_s"]
+            and not row["refused"] and not row["errors"])
+
+
+# ---------------------------------------------------------------- one server, every level
+
+
+def warm(url, fn_index, digits):
+    """Until the server answers a drawing (the app's models load in the background)."""
+    async def once():
+        address = urlparse(url)
+        connection = Connection(address.hostname, address.port)
+        stats = {"final": [], "live": [], "refused": [], "errors": [], "requests": 0}
+        pad = Pad(connection, fn_index, "warm", stats)
+        for _ in range(600):
+            answered = await pad.set([path.tolist() for path in digits[0]], False, time.perf_counter())
+            if answered is not None:
+                break
+            await asyncio.sleep(0.1)
+        connection.close()
+        return answered is not None
+    if not asyncio.run(once()):
+        raise SystemExit(f"{url} never answered a drawing")
+
+
+def measure(command, digits, levels, seconds, pinned=True):
+    """[row per level] for a server started by `command`, pinned to SERVER_CORE unless `pinned` is False."""
+    process, url, *_ = start_server((["taskset", "-c", str(SERVER_CORE)] if pinned else []) + command)
+    try:
+        fn_index = read_index(url)
+        warm(url, fn_index, digits)
+        rows = []
+        for visitors in levels:
+            row = asyncio.run(level(url, fn_index, digits, visitors, seconds))
+            row["memory_mb"] = resident_mb(process.pid)
+            rows.append(row)
+            print(format_row(("app" if command == APP else "no-op") + (" 1 core" if pinned else " 2 cores"), row),
+                  flush=True)
+        return rows
+    finally:
+        stop(process)
+
+
+def format_row(name, row):
+    return (f"{name:<14}{row['visitors']:>9}{row['final_p50_s']:>9.3f}s{row['final_p95_s']:>8.3f}s"
+            f"{row['live_p95_s']:>8.3f}s{row['live_per_s']:>9.1f}{row['refused']:>8}{row['errors']:>7}"
+            f"{row['requests_per_s']:>9.0f}{row['memory_mb']:>8.0f}")
+
+
+HEADER = (f"{'server':<14}{'visitors':>9}{'final p50':>10}{'p95':>9}{'live p95':>9}{'live/s':>9}{'busy':>8}"
+          f"{'errors':>7}{'req/s':>9}{'MB':>8}")
+
+
+def most_within(rows):
+    return max((row["visitors"] for row in rows if within_targets(row)), default=0)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=15.0, help="per level")
+    parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
+    parser.add_argument("--app-only", action="store_true", help="skip the no-op pad app")
+    parser.add_argument("--json", help="also write the rows to this file")
+    args = parser.parse_args(argv)
+    if len(os.sched_getaffinity(0)) < 2:
+        raise SystemExit("the capacity benchmark needs two cores: the server's and the clients'")
+    digits = hand_digits()
+    print(f"DigitPad capacity on {machine()}: server pinned to core {SERVER_CORE}, visitors on core "
+          f"{CLIENT_CORE}, {args.seconds:g} s a level")
+    print(HEADER)
+    os.sched_setaffinity(0, {CLIENT_CORE})
+    app = measure(APP, digits, args.levels, args.seconds)
+    noop = [] if args.app_only else measure(noop_command("pad"), digits, args.levels, args.seconds)
+    os.sched_setaffinity(0, {SERVER_CORE, CLIENT_CORE})
+    busiest = max(args.levels)
+    both = measure(APP, digits, [busiest], args.seconds, pinned=False)[0]
+    one = next(row for row in app if row["visitors"] == busiest)
+    app_most, noop_most = most_within(app), most_within(noop)
+    past = next((row for row in app if row["visitors"] == PAST_CAPACITY["level"]), None)
+    checks = {
+        f"app holds >= 25 visitors a core within targets ({app_most})": app_most >= 25,
+        f"both cores used: {both['requests_per_s']:.0f} / {one['requests_per_s']:.0f} req/s >= 1.6x":
+            both["requests_per_s"] >= 1.6 * one["requests_per_s"],
+    }
+    if noop:
+        checks[f"app >= 0.6x the no-op's visitors a core ({app_most} vs {noop_most})"] = app_most >= 0.6 * noop_most
+    if past is not None:
+        checks[f"past capacity ({PAST_CAPACITY['level']} on one core): no errors, final p95 "
+               f"{past['final_p95_s']:.3f} s <= {PAST_CAPACITY['final_p95_s']} s"] = (
+            not past["errors"] and past["final_p95_s"] <= PAST_CAPACITY["final_p95_s"])
+    print(f"\nmost visitors a core within targets (final p95 <= {TARGETS['final_p95_s']} s, >= "
+          f"{TARGETS['live_per_s']:g} live answers a second each, no refusal, no error): app {app_most}"
+          + (f", no-op pad {noop_most}" if noop else ""))
+    for row in app + noop + [both]:
+        if row["first_errors"]:
+            print(f"  errors at {row['visitors']}: {row['first_errors']}")
+    for text, ok in checks.items():
+        print(("met:    " if ok else "MISSED: ") + text)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"app": app, "noop": noop, "both_cores": both}, out, indent=1)
+    raise SystemExit(0 if all(checks.values()) else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -17,6 +17,7 @@ from digitpad.catalog import MODEL_NAMES
 
 MAX_SAVES = 300  # labelled drawings one session may save
 SAVE_INTERVAL = 1.0  # s: at most one save a second per session
+MAX_EXAMPLES = 200  # labelled drawings kept for adaptation (digitpad.adapt reads at most this many)
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Labelled:
     label: int
     guesses: dict  # {key: the digit each model said}
     in_round: bool
+    adapted_guesses: dict = None  # {key: digit} said by the adaptation made before this label, if any
 
 
 @dataclass
@@ -38,6 +40,13 @@ class Session:
     asked: int = 0  # how many of them have been drawn
     saved: set = field(default_factory=set)  # drawing ids saved to the store
     last_save: float = 0.0
+    # Adaptation to this visitor's handwriting (digitpad.adapt): lives here only, gone with the session.
+    adapted: object = None  # adapt.Adapted, refitted after each label; None before there is one
+    adapt_on: bool = None  # the visitor's switch; None: not set, on once a round is over
+    adapt_problem: str = ""  # why there is no adaptation, for the visitor
+    examples: dict = field(default_factory=dict)  # {drawing id: (when, 28x28, label)}: what adaptation learns
+    labels_given: int = 0
+    rounds_finished: int = 0
 
     # ---------------------------------------------------------- the challenge round
 
@@ -63,17 +72,57 @@ class Session:
         """The drawing for the asked digit: label it with that digit and ask for the next."""
         self.label(drawing_id, prediction, self.wanted, in_round=True)
         self.asked += 1
+        self.rounds_finished += self.round_over
 
     # ---------------------------------------------------------- labels and score
 
     def label(self, drawing_id, prediction, digit, in_round=False):
+        """Label a drawing. It is scored by the models as trained and, honestly, by the adaptation that
+        existed before this label (never by one that learned from it)."""
         guesses = {key: int(p.argmax()) for key, p in prediction.probabilities.items()}
-        self.labelled[drawing_id] = Labelled(prediction.image, int(digit), guesses, in_round)
+        adapted = None
+        if self.adapting and prediction.features:
+            adapted = {key: int(p.argmax()) for key, p in self.adapted.apply(prediction.features).items()}
+        self.labels_given += 1
+        self.labelled[drawing_id] = Labelled(prediction.image, int(digit), guesses, in_round, adapted)
+        # Kept across rounds for adaptation, the latest MAX_EXAMPLES (a relabelled drawing counts once).
+        self.examples.pop(drawing_id, None)
+        self.examples[drawing_id] = (self.labels_given, prediction.image, int(digit))
+        while len(self.examples) > MAX_EXAMPLES:
+            self.examples.pop(next(iter(self.examples)))
 
     def score(self, in_round_only=False):
         """(drawn, {key: right}) over the labelled drawings."""
         entries = [e for e in self.labelled.values() if e.in_round or not in_round_only]
         return len(entries), {key: sum(e.guesses[key] == e.label for e in entries) for key in MODEL_NAMES}
+
+    def adapted_score(self, in_round_only=False):
+        """(scored, {key: right}) over the labelled drawings an earlier adaptation read."""
+        entries = [e for e in self.labelled.values()
+                   if e.adapted_guesses is not None and (e.in_round or not in_round_only)]
+        return len(entries), {key: sum(e.adapted_guesses[key] == e.label for e in entries) for key in MODEL_NAMES}
+
+    # ---------------------------------------------------------- adaptation to this visitor
+
+    @property
+    def adapt_switched_on(self):
+        """The visitor's switch, on by default once a round is over."""
+        return self.adapt_on if self.adapt_on is not None else self.rounds_finished > 0
+
+    @property
+    def adapting(self):
+        """Do the visitor's answers come from the adapted models?"""
+        return self.adapt_switched_on and self.adapted is not None
+
+    def adaptation_examples(self):
+        """(images (N, 28, 28), labels) the adaptation learns from, in the order they were labelled."""
+        entries = sorted(self.examples.values(), key=lambda entry: entry[0])
+        return (np.stack([image for _, image, _ in entries]) if entries else np.zeros((0, 28, 28), np.float32),
+                np.array([label for _, _, label in entries], np.int64))
+
+    def forget_adaptation(self):
+        """Drop the adaptation and the drawings it learned from; later labels start a new one."""
+        self.adapted, self.adapt_problem, self.examples = None, "", {}
 
     def misses(self, key, in_round_only=True):
         """[(28x28 image, label, what the model said)] of the drawings `key` got wrong."""

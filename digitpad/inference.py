@@ -56,6 +56,11 @@ def shown_layers(model):
     return shown
 
 
+def last_layer(model):
+    """The model's last layer: Dense(10, softmax), named "probabilities" in all five."""
+    return model.get_layer("probabilities")
+
+
 def first_weighted_layer(model):
     """The model's first Conv2D or Dense layer: where it meets the pixels."""
     return next(layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)))
@@ -82,8 +87,10 @@ class Predictor:
     def __init__(self, weights_dir="weights"):
         self.models = load_models(weights_dir)
         self.layer_names = {key: [name for name, _ in shown_layers(m)] for key, m in self.models.items()}
+        # Each model's probabilities, the features its last layer reads (what `digitpad.adapt` refits
+        # that layer on) and the activations of the layers shown.
         probes = {
-            key: keras.Model(m.inputs, [m.outputs[0]] + [layer.output for _, layer in shown_layers(m)])
+            key: keras.Model(m.inputs, [m.outputs[0], last_layer(m).input] + [l.output for _, l in shown_layers(m)])
             for key, m in self.models.items()
         }
 
@@ -118,16 +125,31 @@ class Predictor:
         for row, i in enumerate(readable):
             wanted = layers_of[i]
             layers = {
-                key: [(name, outputs[key][j + 1][row].copy()) for j, name in enumerate(self.layer_names[key])]
+                key: [(name, outputs[key][j + 2][row].copy()) for j, name in enumerate(self.layer_names[key])]
                 for key in ([wanted] if isinstance(wanted, str) else wanted or [])
             }
             probabilities = {key: out[0][row] for key, out in outputs.items()}
-            predictions[i] = Prediction(predictions[i].image, probabilities, layers)
+            features = {key: out[1][row].copy() for key, out in outputs.items()}
+            predictions[i] = Prediction(predictions[i].image, probabilities, layers, features=features)
         return predictions
 
     def predict_batch(self, images: np.ndarray) -> dict:
         """{key: (N, 10)} probabilities of already preprocessed (N, 28, 28) images."""
-        return {key: out[0].numpy() for key, out in self._run_all(tf.constant(images, tf.float32)).items()}
+        return {key: out[0] for key, out in self._run(images).items()}
+
+    def features(self, images: np.ndarray) -> dict:
+        """{key: (N, d)} what each model's last layer reads for already preprocessed (N, 28, 28) images."""
+        return {key: out[1] for key, out in self._run(images).items()}
+
+    def heads(self) -> dict:
+        """{key: (kernel (d, 10), bias (10,))}: each model's last layer, as trained."""
+        return {key: tuple(np.asarray(w) for w in last_layer(m).weights) for key, m in self.models.items()}
+
+    def _run(self, images, chunk=2048):
+        """The fused call on many images, a chunk at a time (bounded memory)."""
+        images = np.asarray(images, np.float32).reshape(-1, 28, 28)
+        parts = [self._run_all(tf.constant(images[i:i + chunk])) for i in range(0, max(len(images), 1), chunk)]
+        return {key: [np.concatenate([p[key][j].numpy() for p in parts]) for j in range(2)] for key in parts[0]}
 
     def saliency(self, key, image, label):
         """Gradient x input of the probability of `label` w.r.t. each input pixel: (28, 28), >= 0.

@@ -13,6 +13,7 @@ class Prediction:
     probabilities: dict = field(default_factory=dict)  # {key: (10,) softmax}; empty when there is no prediction
     layers: dict = field(default_factory=dict)  # {key: [(layer name, activations), ...]} of the models asked for
     message: str = ""  # for the user: why there is no prediction, or a caveat about it
+    features: dict = field(default_factory=dict)  # {key: (d,)} what each model's last layer read
 
     def first_layer(self, key):
         """Activations of the model's first layer: (28, 28, filters) for a CNN, (units,) for a dense model."""

@@ -15,7 +15,7 @@ import gradio as gr
 import numpy as np
 from starlette.middleware import Middleware
 
-from digitpad import pad, plots, preprocess, views, workers
+from digitpad import adapt, pad, plots, preprocess, views, workers
 from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_weight_files
 from digitpad.challenge import Session
 from digitpad.drawings import DrawingStore, StoreError
@@ -75,7 +75,7 @@ class DigitPad:
         except WeightsError as error:
             raise gr.Error(str(error)) from None
 
-    async def read(self, strokes, key, layer_name, request: gr.Request = None):
+    async def read(self, strokes, key, layer_name, session=None, request: gr.Request = None):
         """The page's one request per drawing (on each pen lift, and every SEND_EVERY ms while the pen
         moves): strokes -> one Prediction -> every view, in one response, with every picture inlined.
 
@@ -104,6 +104,10 @@ class DigitPad:
         except Busy as error:  # the page keeps its views; the verdict says why this drawing waits
             return (gr.skip(),) * 6 + (f"<div class='verdict unsure'>{error}</div>",) + (gr.skip(),) * 3
         *shown, inside = shown
+        if session is not None and session.adapting and prediction.probabilities:
+            # The visitor's own adaptation (their session only): its panels and verdict, each panel
+            # saying what the model as trained reads where it differs.
+            shown[:6] = views.adapted_views(prediction, session.adapted, points)
         reading = Reading(prediction, strokes if prediction.probabilities else None)
         return reading, *shown, gr.skip() if inside is None else inside, None
 
@@ -124,25 +128,50 @@ class DigitPad:
         session.start_round()
         return self._labelled_views(session, "")
 
-    def answer(self, session, reading, consent):
+    def answer(self, session, reading, consent, key="cnn_batchnorm"):
         """The drawing on the pad is the digit the round asked for: score it, ask for the next."""
         session = session or Session()
         if not session.in_round or reading is None or reading.drawing is None:
             gr.Warning(f"Draw a {session.wanted} first." if session.in_round else "Start a round first.")
-            return (gr.skip(),) * 8
+            return (gr.skip(),) * len(self.labelled_outputs)
         label = session.wanted
         session.answer(reading.id, reading.prediction)
-        return self._labelled_views(session, self._save(session, reading, label, consent))
+        self._adapt(session)
+        return self._labelled_views(session, self._save(session, reading, label, consent), key)
 
-    def correct(self, session, reading, digit, consent):
+    def correct(self, session, reading, digit, consent, key="cnn_batchnorm"):
         """"Wrong? It was: 3": label the drawing on the pad (again: the last label counts)."""
         session = session or Session()
         if digit is None or reading is None or reading.drawing is None:
             if digit is not None:
                 gr.Warning("Draw a digit first, then say what it was.")
-            return self._labelled_views(session, gr.skip())
+            return self._labelled_views(session, gr.skip(), key)
         session.label(reading.id, reading.prediction, int(digit))
-        return self._labelled_views(session, self._save(session, reading, int(digit), consent))
+        self._adapt(session)
+        return self._labelled_views(session, self._save(session, reading, int(digit), consent), key)
+
+    def _adapt(self, session):
+        """Refit the visitor's adaptation to their labelled drawings (after a label, not while drawing)."""
+        try:
+            session.adapted = adapt.adapt_models(self.predictor, *session.adaptation_examples())
+            session.adapt_problem = ""
+        except adapt.AdaptError as error:
+            session.adapted, session.adapt_problem = None, str(error)
+
+    def switch_adaptation(self, session, on, key="cnn_batchnorm"):
+        """The visitor's switch: answers from the adapted models, or as trained."""
+        session = session or Session()
+        session.adapt_on = bool(on)
+        return self._labelled_views(session, gr.skip(), key)
+
+    def forget_adaptation(self, session, key="cnn_batchnorm"):
+        """Forget what the models learned of this visitor's handwriting."""
+        session = session or Session()
+        session.forget_adaptation()
+        return self._labelled_views(session, gr.skip(), key)
+
+    def learned_view(self, session, key):
+        return views.learned(self.predictor, session.adapted if session else None, key)
 
     def _save(self, session, reading, label, consent):
         """Keep a labelled drawing if the visitor agreed and the limits allow; the line the page shows."""
@@ -161,13 +190,17 @@ class DigitPad:
         self._store_figure = None
         return f"Saved as a {label} ({len(session.saved)} of yours kept). Thank you!"
 
-    def _labelled_views(self, session, status):
-        """The views every label changes: session, prompt, Next button, scoreboard, save status,
-        the round's summary and the store's figure."""
+    labelled_outputs = ("session", "prompt", "next", "scoreboard", "save status", "round chart", "round misses",
+                        "store figure", "adapt switch", "adapt status", "learned")
+
+    def _labelled_views(self, session, status, key="cnn_batchnorm"):
+        """The views every label changes (`labelled_outputs`): session, prompt, Next button, scoreboard,
+        save status, the round's summary, the store's figure and the adaptation's switch, status and view."""
         over = session.round_over
         chart, misses = views.round_summary(session) if over else (None, [])
         return (session, views.prompt(session), gr.Button(visible=session.in_round), views.scoreboard(session),
-                status, gr.Image(chart, visible=over), gr.Gallery(misses, visible=over), self.store_summary())
+                status, gr.Image(chart, visible=over), gr.Gallery(misses, visible=over), self.store_summary(),
+                session.adapt_switched_on, views.adaptation_status(session), views.learned(self.predictor, session.adapted, key))
 
     def store_summary(self):
         """The owner-level figure: how the current models read every drawing people labelled and kept
@@ -272,6 +305,13 @@ def build_demo(weights_dir=None):
                                            "visit. Nothing else.")
                 save_status = gr.Markdown("", elem_id="save-status")
                 store_figure = gr.Markdown("", elem_id="store-figure")
+                with gr.Row():
+                    # The visitor's adaptation lives in their session only: never shared, never stored.
+                    adapt_switch = gr.Checkbox(False, label="Adapt the models to my handwriting", elem_id="adapt",
+                                               info="On after your first round: each model's last layer learns "
+                                                    "from your labelled drawings, for this visit only.")
+                    forget_adapt = gr.Button("Forget my handwriting", elem_id="adapt-forget", size="sm", scale=0)
+                adapt_status = gr.Markdown(views.adaptation_status(None), elem_id="adapt-status")
         with gr.Row(equal_height=False):
             round_chart = gr.Image(label="Your round", interactive=False, buttons=[], visible=False, format="png",
                                    elem_id="round-chart")
@@ -284,6 +324,7 @@ def build_demo(weights_dir=None):
             layer = gr.Radio([], label="Layer", scale=3)  # the chosen model's layers, set on page load
         inside = gr.HTML(views.inside_html("<i>Draw a digit to see what this model's first layer responds to.</i>",
                                            "", ""), elem_id="inside")
+        learned = gr.HTML(views.learned(None, None, "cnn_batchnorm"), elem_id="learned")
         with gr.Accordion("How this model did on the 10,000 MNIST test digits", open=False):
             with gr.Row():
                 confusion = gr.Image(label="Confusion matrix", interactive=False, buttons=[], format="png")
@@ -296,7 +337,7 @@ def build_demo(weights_dir=None):
         # Prediction (kept in `current`). While the pen moves the pad sends its strokes every SEND_EVERY ms;
         # always_last: a newer drawing supersedes one that waits, and the last one is always read.
         drawing_views = [current, *panels, verdict, seen, inside, wrong]
-        sketch.change(app.read, [sketch, choice, layer], drawing_views, api_visibility="private", queue=False,
+        sketch.change(app.read, [sketch, choice, layer, session], drawing_views, api_visibility="private", queue=False,
                       trigger_mode="always_last", show_progress="hidden", preprocess=False, postprocess=False)
         gr.on([choice.change, layer.change], app.inspect, [current, choice, layer], inside,
               api_visibility="private", trigger_mode="always_last", show_progress="hidden", queue=False)
@@ -307,11 +348,15 @@ def build_demo(weights_dir=None):
         demo.load(app.select_model, choice, [*panels, layer, confusion, curves, worst], api_visibility="private")
         # Labels: the challenge's asked digit, or a correction; each updates the score and, with consent, the store.
         labelled_views = [session, prompt, next_drawing, scoreboard, save_status, round_chart, round_misses,
-                          store_figure]
+                          store_figure, adapt_switch, adapt_status, learned]
         start.click(app.start_round, session, labelled_views, api_visibility="private").then(None, js=pad.CLEAR_PAD)
-        next_drawing.click(app.answer, [session, current, consent], labelled_views,
+        next_drawing.click(app.answer, [session, current, consent, choice], labelled_views,
                            api_visibility="private").success(None, js=pad.CLEAR_PAD)
-        wrong.input(app.correct, [session, current, wrong, consent], labelled_views, api_visibility="private")
+        wrong.input(app.correct, [session, current, wrong, consent, choice], labelled_views, api_visibility="private")
+        adapt_switch.input(app.switch_adaptation, [session, adapt_switch, choice], labelled_views,
+                           api_visibility="private")
+        forget_adapt.click(app.forget_adaptation, [session, choice], labelled_views, api_visibility="private")
+        choice.change(app.learned_view, [session, choice], learned, api_visibility="private")
         demo.load(app.store_summary, None, store_figure, api_visibility="private")
     # A bounded queue for what goes through it (the API, labels): a flood is refused at the door.
     demo.queue(max_size=MAX_QUEUE)

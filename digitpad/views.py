@@ -40,17 +40,34 @@ def panels(prediction):
     return [label_value(prediction.probabilities[k]) if prediction.probabilities else None for k in MODEL_NAMES]
 
 
-def panel_data(prediction):
+def panel_data(prediction, as_trained=None):
     """The five panels as gr.Label sends them to the page (what its postprocess makes of
-    `label_value`), for an event that skips postprocessing; {} each when there is no prediction."""
+    `label_value`), for an event that skips postprocessing; {} each when there is no prediction.
+    With `as_trained` ({key: (10,)}: the prediction is the adapted models'), a panel whose model as
+    trained reads the drawing otherwise says so beside its answer: "7 · as trained: 2"."""
     if not prediction.probabilities:
         return [{}] * len(MODEL_NAMES)
     data = []
     for key in MODEL_NAMES:
         ranked = sorted(enumerate(prediction.probabilities[key].tolist()), key=lambda item: item[1], reverse=True)
-        data.append({"label": str(ranked[0][0]),
-                     "confidences": [{"label": str(digit), "confidence": p} for digit, p in ranked]})
+        label = str(ranked[0][0])
+        if as_trained is not None and int(as_trained[key].argmax()) != ranked[0][0]:
+            label += f" · as trained: {int(as_trained[key].argmax())}"
+        data.append({"label": label, "confidences": [{"label": str(digit), "confidence": p} for digit, p in ranked]})
     return data
+
+
+def adapted_views(prediction, adapted, points):
+    """The panels and verdict of the adapted models (`adapt.Adapted`) for a drawing read as trained."""
+    from dataclasses import replace
+
+    probabilities = {key: p[0] for key, p in adapted.apply(prediction.features).items()}
+    shown = replace(prediction, probabilities=probabilities)
+    changed = [DISPLAY_NAMES[k] for k in MODEL_NAMES if adapted.changed[k]]
+    note = (f"<div class='adapted-note'>Adapted to your {adapted.count} labelled drawing"
+            f"{'s' * (adapted.count != 1)}: {', '.join(changed) if changed else 'no model yet'} "
+            f"{'changed' if changed else '(a change must first read your held-back drawings better)'}.</div>")
+    return (*panel_data(shown, prediction.probabilities), stamped(agreement(shown)[1] + note, points))
 
 
 def agreement(prediction):
@@ -190,16 +207,66 @@ def accuracy_line(result):
 
 
 def scoreboard(session, asked=None):
-    """HTML: right / drawn per model over the session's labelled drawings, and what is asked now."""
+    """HTML: right / drawn per model over the session's labelled drawings, as trained and adapted to
+    the visitor (each drawing scored by the adaptation made before it was labelled), and what is asked now."""
     drawn, right = session.score()
+    scored, adapted = session.adapted_score()
     rows = "".join(
         f"<tr><td>{DISPLAY_NAMES[k]}</td><td class='count'>{right[k]} / {drawn}</td>"
-        f"<td class='bar'><span style='width:{100 * right[k] / max(drawn, 1):.0f}%'></span></td></tr>"
+        f"<td class='bar'><span style='width:{100 * right[k] / max(drawn, 1):.0f}%'></span></td>"
+        f"<td class='count'>{f'{adapted[k]} / {scored}' if scored else '–'}</td></tr>"
         for k in MODEL_NAMES
     )
     note = ("Label drawings to score the models: take the challenge, or say what a misread drawing was."
             if not drawn else f"{drawn} labelled drawing{'s' * (drawn != 1)} of yours so far.")
-    return f"<div class='scoreboard'><p>{note}</p><table>{rows}</table></div>"
+    if scored:
+        note += (f" <i>Adapted to you</i>: the {scored} drawing{'s' * (scored != 1)} labelled since the models "
+                 "adapted, each scored before they learned from it.")
+    return (f"<div class='scoreboard'><p>{note}</p><table><tr><th></th><th>as trained</th><th></th>"
+            f"<th>adapted to you</th></tr>{rows}</table></div>")
+
+
+def adaptation_status(session):
+    """Markdown: is the visitor's adaptation on, to how many drawings, and which models it changed."""
+    if session is None or (session.adapted is None and not session.adapt_problem):
+        return "*The models adapt to your handwriting once you have labelled drawings (a challenge round).*"
+    if session.adapted is None:
+        return f"*{session.adapt_problem}*"
+    adapted = session.adapted
+    changed = [DISPLAY_NAMES[k] for k in MODEL_NAMES if adapted.changed[k]]
+    state = "On" if session.adapting else "Off (switch it on to use it)"
+    return (f"{state}: adapted to your **{adapted.count}** labelled drawing{'s' * (adapted.count != 1)}; "
+            + (f"changed: {', '.join(changed)}." if changed else
+               "no model changed yet: a change is used only if, learned without some of your drawings, it reads "
+               "them better. Draw each digit twice or more."))
+
+
+def learned(predictor, adapted, key):
+    """HTML for "Inside a model": what adapting to the visitor changed in the chosen model. The
+    perceptron's ten templates as trained and adapted; for the others, each digit's score (the
+    probability of the right digit) on the visitor's drawings, as trained and adapted."""
+    if adapted is None:
+        return ("<p class='learned-note'><i>Label your drawings (take the challenge, or say what a drawing was) and the "
+                "models adapt to your handwriting; what that changes shows here.</i></p>")
+    name = DISPLAY_NAMES[key]
+    if not adapted.changed[key]:
+        return (f"<p class='learned-note'>{name} is used as trained: refitted without some of your "
+                f"{adapted.count} drawings, it did not read them better. More drawings may show a change that helps.</p>")
+    if key == "perceptron":
+        trained, now = predictor.heads()[key][0], adapted.heads[key].kernel
+        items = [figure([plots.png_uri(plots.weights(trained[:, d].reshape(28, 28))),
+                         plots.png_uri(plots.weights(now[:, d].reshape(28, 28)))],
+                        f"{d}: as trained | adapted", 84) for d in range(10)]
+        return (f"<p class='learned-note'><b>What adapting to your {adapted.count} drawings changed</b>: the "
+                f"perceptron's template of each digit, as trained and adapted to you.</p>{grid(items)}")
+    before, after = adapted.scores[key]
+    rows = "".join(
+        f"<tr><td>{d}</td><td class='bar'><span class='trained' style='width:{100 * before[d]:.0f}%'></span>"
+        f"<span style='width:{100 * after[d]:.0f}%'></span></td><td class='count'>{before[d]:.0%} → {after[d]:.0%}</td>"
+        f"</tr>" for d in range(10) if not np.isnan(before[d]))
+    return (f"<div class='scoreboard learned'><p class='learned-note'><b>What adapting to your {adapted.count} drawings "
+            f"changed</b> in {name}: its score for the right digit on your drawings (the ones it learned from), "
+            f"as trained (grey) and adapted.</p><table>{rows}</table></div>")
 
 
 def prompt(session):

@@ -208,7 +208,7 @@ def test_a_broken_store_leaves_prediction_working(tmp_path, pen_values, monkeypa
     assert app.store is None and "not a database" in app.store_problem
     reading, *panels, verdict = run(app.read(pen_values[4], "cnn_batchnorm", None))[:7]
     assert panels[4]["label"] == "4"
-    session, *_, status, _, _, figure = app.correct(Session(), reading, "4", True)
+    session, _, _, _, status, _, _, figure, *_ = app.correct(Session(), reading, "4", True)
     assert "Saving is off" in status and "not a database" in status and "Saving is off" in figure
     assert session.score()[0] == 1  # the label still counts on the scoreboard
 

@@ -141,7 +141,7 @@ def test_a_correction_scores_the_drawing_and_is_kept_only_with_consent(app, pen_
     assert session.score()[0] == 1 and "Not saved" in status and app.store.count() == before
     assert "0 / 1" in board  # every model said 7 to a drawing labelled 1
     reading = read(app, value, "cnn_batchnorm", None)[0]
-    session, _, _, board, status, *_, figure = app.correct(session, reading, "7", True)
+    session, _, _, board, status, _, _, figure, *_ = app.correct(session, reading, "7", True)
     assert "Saved as a 7" in status and app.store.count() == before + 1
     assert "Drawings people labelled" in figure
 

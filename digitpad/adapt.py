@@ -1,0 +1,179 @@
+"""Teach the models your handwriting: each model's last layer refitted to one visitor's labelled drawings.
+
+The errors left on pen-written digits are mostly styles (a 1 with a long flag, a crossed 7, a slashed
+0), and a style belongs to a writer. Each of the five models keeps everything it learned but its last
+Dense layer, which is refitted on the visitor's labelled drawings (each also slightly rotated, scaled
+and shifted: VARIANTS), pulled toward the weights it was trained with ("biased regularisation",
+Kienzle & Chellapilla, ICML 2006):
+
+    minimise  mean over the drawings (each digit weighing the same) of cross-entropy
+              + PULL / 2 * (|W - W_trained|^2 + |b - b_trained|^2) * (scale of the features)
+
+by L-BFGS from the trained weights. Do no harm: a model is adapted only when the refit, made without
+some of the visitor's drawings, reads those drawings better than the model as trained (GATE more
+right, over FOLDS folds of the drawings of digits drawn at least twice, and at least AGREEMENT of
+them); otherwise it stays as trained. So one drawing of each digit never changes a model (nothing to check it on), and a refit
+that would hurt is not used. The method and PULL were chosen on half of the held-out UNIPEN writers
+(docs/adapt_runs.md); `python -m benchmarks.adapt` measures the other half. Deterministic.
+
+Public contract: `adapt_models(predictor, images, labels).predict(images) -> {key: (N, 10)}`.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy import ndimage
+from scipy.optimize import minimize
+
+from digitpad.catalog import MODEL_NAMES
+
+MAX_DRAWINGS = 200  # the latest this many labelled drawings count (a visitor's adaptation stays small)
+# How hard each model's last layer is pulled back to its trained weights (chosen on validation writers).
+PULL = {key: 0.003 for key in MODEL_NAMES}
+ITERATIONS = 25  # L-BFGS iterations at most: from the trained weights, the refit has converged by then
+FOLDS = 2  # the check holds out every other drawing of each digit in turn
+GATE = 1  # the held-out drawings the refit must read right beyond the trained model's, to be used ...
+AGREEMENT = 0.5  # ... and the share of them it must read right (labels that contradict the drawings teach nothing)
+VARIANTS_UP_TO = 30  # drawings: fewer are each also seen in VARIANTS (more would only cost time)
+# (rotation in degrees, scale, shift in px) of each drawing's variants: writers' own small wobbles
+VARIANTS = [(-10, 1, (0, 0)), (10, 1, (0, 0)), (0, 0.9, (0, 0)), (0, 1.1, (0, 0)),
+            (0, 1, (1, 0)), (0, 1, (-1, 0)), (0, 1, (0, 1)), (0, 1, (0, -1))]
+
+
+class AdaptError(ValueError):
+    """The drawings cannot adapt the models; the message is meant for the visitor."""
+
+
+class Head(NamedTuple):
+    kernel: np.ndarray  # (d, 10) float32
+    bias: np.ndarray  # (10,) float32
+
+    def probabilities(self, features):
+        logits = np.asarray(features, np.float32) @ self.kernel + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+
+def check(images, labels):
+    """(images (N, 28, 28) float32, labels (N,) int64), the latest MAX_DRAWINGS; AdaptError says what is wrong."""
+    images = np.asarray(images, np.float32)
+    labels = np.asarray(labels)
+    if images.ndim == 2 and images.shape == (28, 28):
+        images = images[None]
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise AdaptError("Adaptation takes the 28x28 drawings and one label each.")
+    if not len(labels):
+        raise AdaptError("Label a drawing first: take the challenge, or say what a drawing was.")
+    if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() > 9:
+        raise AdaptError("Labels are the digits 0 to 9.")
+    images, labels = images[-MAX_DRAWINGS:], labels[-MAX_DRAWINGS:].astype(np.int64)
+    if len(np.unique(labels)) < 2:
+        raise AdaptError("Label drawings of at least two different digits to adapt the models.")
+    return images, labels
+
+
+def refit(features, labels, trained: Head, pull) -> Head:
+    """The last layer refitted on (features, labels), pulled toward `trained`."""
+    features = np.asarray(features, np.float64)
+    n, d = features.shape
+    counts = np.bincount(labels, minlength=10)
+    weights = 1.0 / counts[labels]
+    weights /= weights.sum()  # each digit drawn weighs the same, whatever how often it was drawn
+    onehot = np.eye(10)[labels]
+    # The pull is relative to the features' scale, so one PULL means the same for 784 pixels and 32 units.
+    strength = pull * float(np.mean(np.sum(features ** 2, axis=1))) / d
+    start = np.concatenate([trained.kernel.ravel(), trained.bias]).astype(np.float64)
+
+    def loss(theta):
+        kernel, bias = theta[:d * 10].reshape(d, 10), theta[d * 10:]
+        logits = features @ kernel + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        delta = theta - start
+        value = -np.sum(weights * np.sum(onehot * log_p, axis=1)) + strength / 2 * delta @ delta
+        error = (np.exp(log_p) - onehot) * weights[:, None]
+        gradient = np.concatenate([(features.T @ error).ravel(), error.sum(axis=0)]) + strength * delta
+        return value, gradient
+
+    theta = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": ITERATIONS}).x
+    return Head(theta[:d * 10].reshape(d, 10).astype(np.float32), theta[d * 10:].astype(np.float32))
+
+
+class Adapted:
+    """The five models with their last layers adapted to one visitor's drawings."""
+
+    def __init__(self, predictor, heads, count, changed, scores):
+        self.predictor, self.heads, self.count = predictor, heads, count
+        self.changed = changed  # {key: whether the check let the refit be used}
+        self.scores = scores  # {key: ((10,) as trained, (10,) adapted)}: each digit's score on the drawings
+
+    def predict(self, images) -> dict:
+        """{key: (N, 10) probabilities} of (N, 28, 28) images, read by the adapted models."""
+        return self.apply(self.predictor.features(np.asarray(images, np.float32).reshape(-1, 28, 28)))
+
+    def apply(self, features) -> dict:
+        """{key: (N, 10)} from the features the models' last layers read ({key: (N, d)}, or (d,) each)."""
+        return {key: self.heads[key].probabilities(np.atleast_2d(features[key])) for key in MODEL_NAMES}
+
+
+def variants(image):
+    """(1 + len(VARIANTS), 28, 28): the drawing and its slightly rotated, scaled and shifted copies."""
+    centre = np.array([13.5, 13.5])
+    copies = [image]
+    for degrees, scale, shift in VARIANTS:
+        angle = np.deg2rad(degrees)
+        matrix = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) / scale
+        offset = centre - matrix @ (centre + shift)
+        copies.append(ndimage.affine_transform(image, matrix, offset, order=1))
+    return np.stack(copies)
+
+
+def folds(labels):
+    """Fold of each drawing for the check: the k-th drawing of a digit is in fold k mod FOLDS; -1 for
+    a digit drawn once (always learned from, never held out: nothing else shows its style)."""
+    seen = np.zeros(10, int)
+    fold = np.full(len(labels), -1)
+    counts = np.bincount(labels, minlength=10)
+    parts = max(2, min(FOLDS, counts.max()))
+    for i, label in enumerate(labels):
+        if counts[label] >= 2:
+            fold[i] = seen[label] % parts
+        seen[label] += 1
+    return fold
+
+
+def adapt_models(predictor, images, labels) -> Adapted:
+    """The five models adapted to a visitor's labelled (N, 28, 28) drawings (as `preprocess` makes them);
+    a model the check does not clear stays as trained (`Adapted.changed` says which did)."""
+    images, labels = check(images, labels)
+    copies = 1 + len(VARIANTS) if len(labels) <= VARIANTS_UP_TO else 1
+    seen = np.concatenate([variants(image) for image in images]) if copies > 1 else images
+    drawing = np.repeat(np.arange(len(labels)), copies)  # which drawing each image is
+    features = predictor.features(seen)
+    trained = {key: Head(*head) for key, head in predictor.heads().items()}
+    fold = folds(labels)
+    heads = {}
+    for key in MODEL_NAMES:
+        gain, right, held_out = 0, 0, 0
+        for part in sorted(set(fold) - {-1}):
+            held = fold[drawing] == part
+            learned = refit(features[key][~held], labels[drawing][~held], trained[key], PULL[key])
+            first = np.nonzero(held & (np.arange(len(drawing)) % copies == 0))[0]  # the drawings as drawn
+            truth = labels[drawing[first]]
+            learned_right = int((learned.probabilities(features[key][first]).argmax(axis=1) == truth).sum())
+            gain += learned_right - int((trained[key].probabilities(features[key][first]).argmax(axis=1) == truth).sum())
+            right, held_out = right + learned_right, held_out + len(first)
+        used = gain >= GATE and right >= AGREEMENT * held_out
+        heads[key] = refit(features[key], labels[drawing], trained[key], PULL[key]) if used else trained[key]
+    as_drawn = np.arange(len(drawing)) % copies == 0
+    scores = {key: (_digit_scores(trained[key], features[key][as_drawn], labels),
+                    _digit_scores(heads[key], features[key][as_drawn], labels)) for key in MODEL_NAMES}
+    return Adapted(predictor, heads, len(labels), {key: heads[key] is not trained[key] for key in MODEL_NAMES},
+                   scores)
+
+
+def _digit_scores(head, features, labels):
+    """(10,) the mean probability of the right digit over the drawings of each digit (nan: none drawn)."""
+    right = head.probabilities(features)[np.arange(len(labels)), labels]
+    return np.array([right[labels == d].mean() if (labels == d).any() else np.nan for d in range(10)])

@@ -1,0 +1,100 @@
+"""Adapting the five models to one visitor's handwriting (digitpad.adapt), and the session's side of it."""
+
+import numpy as np
+import pytest
+
+from digitpad import adapt, unipen
+from digitpad.catalog import MODEL_NAMES
+from digitpad.challenge import Session
+
+
+@pytest.fixture(scope="module")
+def writer(pen_digits):
+    """One held-out UNIPEN writer of the fixture (46 digits, each digit twice or more; the perceptron reads
+    74 % of them, the CNN 80 %), read as the pad reads them: (images, labels)."""
+    mine = np.nonzero(pen_digits.writers == "syn/015")[0]
+    return unipen.read([pen_digits.strokes[i] for i in mine]), pen_digits.labels[mine]
+
+
+def rounds(labels, count):
+    """Indices of the first `count` drawings of each digit (challenge rounds), and of the rest."""
+    chosen = np.concatenate([np.nonzero(labels == d)[0][:count] for d in range(10)])
+    return chosen, np.setdiff1d(np.arange(len(labels)), chosen)
+
+
+def test_the_contract_probabilities_for_every_model_the_same_for_the_same_drawings(predictor, writer):
+    images, labels = writer
+    train, test = rounds(labels, 2)
+    first = adapt.adapt_models(predictor, images[train], labels[train]).predict(images[test])
+    again = adapt.adapt_models(predictor, images[train], labels[train]).predict(images[test])
+    assert set(first) == set(MODEL_NAMES)
+    for key in MODEL_NAMES:
+        assert first[key].shape == (len(test), 10) and np.allclose(first[key].sum(axis=1), 1, atol=1e-5)
+        assert np.array_equal(first[key], again[key])  # deterministic
+
+
+def test_two_rounds_help_this_writer_and_hurt_no_model(predictor, writer):
+    images, labels = writer
+    train, test = rounds(labels, 2)
+    adapted = adapt.adapt_models(predictor, images[train], labels[train])
+    before = predictor.predict_batch(images[test])
+    after = adapted.predict(images[test])
+    gains = {key: (after[key].argmax(1) == labels[test]).mean() - (before[key].argmax(1) == labels[test]).mean()
+             for key in MODEL_NAMES}
+    assert all(gain >= 0 for gain in gains.values()), gains  # never worse on the writer's other digits
+    assert gains["perceptron"] >= 0.1 and gains["cnn"] >= 0.1  # the two it misreads most learn their style
+
+
+def test_one_drawing_a_digit_changes_no_model(predictor, writer):
+    """With one drawing of each digit there is nothing to check a refit on: every model stays as trained."""
+    images, labels = writer
+    train, test = rounds(labels, 1)
+    adapted = adapt.adapt_models(predictor, images[train], labels[train])
+    assert not any(adapted.changed.values())
+    before, after = predictor.predict_batch(images[test]), adapted.predict(images[test])
+    for key in MODEL_NAMES:
+        assert np.allclose(before[key], after[key], atol=1e-5)
+
+
+def test_drawings_labelled_at_random_do_not_teach_the_models(predictor, writer):
+    """Do no harm: labels that contradict the drawings do not pass the check."""
+    images, labels = writer
+    train, test = rounds(labels, 2)
+    wrong = (labels[train] + 1 + np.arange(len(train)) % 8) % 10  # never the drawing's own digit
+    adapted = adapt.adapt_models(predictor, images[train], wrong)
+    assert not any(adapted.changed.values())
+
+
+@pytest.mark.parametrize("images, labels, says", [
+    (np.zeros((0, 28, 28)), np.zeros(0, int), "Label a drawing first"),
+    (np.zeros((4, 28, 28)), np.array([7, 7, 7, 7]), "at least two different digits"),
+    (np.zeros((3, 28, 28)), np.array([1, 2]), "one label each"),
+    (np.zeros((2, 14, 14)), np.array([1, 2]), "one label each"),
+    (np.zeros((2, 28, 28)), np.array([1, 12]), "0 to 9"),
+])
+def test_bad_input_gets_a_message(predictor, images, labels, says):
+    with pytest.raises(adapt.AdaptError, match=says):
+        adapt.adapt_models(predictor, images, labels)
+
+
+def test_ten_thousand_drawings_are_bounded_to_the_latest(predictor, writer):
+    images, labels = writer
+    many = np.arange(10_000) % len(labels)
+    adapted = adapt.adapt_models(predictor, images[many], labels[many])
+    assert adapted.count == adapt.MAX_DRAWINGS
+
+
+def test_a_label_is_scored_by_the_adaptation_made_before_it(predictor, writer):
+    images, labels = writer
+    session = Session()
+    prediction = predictor.predict_many([images[0]])[0]  # read as the page reads it: probabilities, features
+    session.label("first", prediction, int(labels[0]))
+    assert session.adapted_score()[0] == 0  # no adaptation existed before the first label
+    train, _ = rounds(labels, 2)
+    session.adapted = adapt.adapt_models(predictor, images[train], labels[train])
+    session.adapt_on = True
+    later = predictor.predict_many([images[-1]])[0]
+    session.label("later", later, int(labels[-1]))
+    scored, right = session.adapted_score()
+    expected = {key: int(p[0].argmax() == labels[-1]) for key, p in session.adapted.apply(later.features).items()}
+    assert scored == 1 and right == expected

@@ -227,10 +227,12 @@ def live_rate(browser, url):
 
 class DelayingProxy:
     """TCP proxy on a free localhost port that delays every chunk by `delay` seconds each way, in
-    order (latency, not a bandwidth limit): what a visitor far from the server sees."""
+    order: what a visitor far from the server sees; with `downlink` (bytes a second), the chunks to the
+    browser also share one link of that rate, as on a phone network."""
 
-    def __init__(self, target_port, delay):
-        self.target_port, self.delay = target_port, delay
+    def __init__(self, target_port, delay, downlink=None):
+        self.target_port, self.delay, self.downlink = target_port, delay, downlink
+        self.link_free = 0.0  # when the shared downlink has sent what it was given
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
         threading.Thread(target=self._serve, args=(ready,), daemon=True).start()
@@ -249,9 +251,10 @@ class DelayingProxy:
         except OSError:
             client_writer.close()
             return
-        await asyncio.gather(self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer))
+        await asyncio.gather(self._pipe(client_reader, server_writer),
+                             self._pipe(server_reader, client_writer, self.downlink))
 
-    async def _pipe(self, reader, writer):
+    async def _pipe(self, reader, writer, rate=None):
         queue = asyncio.Queue()
 
         async def deliver():
@@ -265,7 +268,11 @@ class DelayingProxy:
         sender = asyncio.ensure_future(deliver())
         try:
             while data := await reader.read(65536):
-                queue.put_nowait((self.loop.time() + self.delay, data))
+                due = self.loop.time() + self.delay
+                if rate:  # the chunk leaves once the link has sent what came before it
+                    self.link_free = max(self.link_free, self.loop.time()) + len(data) / rate
+                    due = max(due, self.link_free + self.delay)
+                queue.put_nowait((due, data))
         except (ConnectionError, OSError):
             pass
         queue.put_nowait(None)

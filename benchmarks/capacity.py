@@ -110,7 +110,7 @@ class Pad:
 
     def set(self, strokes, live, at):
         value = {"strokes": strokes, "width": 280, "height": 280, "live": live}
-        body = json.dumps({"data": [value, "cnn_batchnorm", None], "fn_index": self.fn_index,
+        body = json.dumps({"data": [value, "cnn_batchnorm", None, None], "fn_index": self.fn_index,
                            "session_hash": self.session}, separators=(",", ":")).encode()
         self.waiting = (body, live, at)
         if self.flight is None or self.flight.done():

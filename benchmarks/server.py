@@ -160,7 +160,7 @@ def pad_body(url, value, session="benchmark"):
     """The JSON body of the pad's request for one drawing (encode once, send many times)."""
     import json
 
-    return json.dumps({"data": [value, "cnn_batchnorm", None], "fn_index": read_index(url),
+    return json.dumps({"data": [value, "cnn_batchnorm", None, None], "fn_index": read_index(url),
                        "session_hash": session}).encode()
 
 

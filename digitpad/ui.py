@@ -20,7 +20,7 @@ from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_wei
 from digitpad.challenge import Session
 from digitpad.drawings import DrawingStore, StoreError
 from digitpad.prediction import Prediction
-from digitpad.serving import BatchReader, BodyLimit, Busy
+from digitpad.serving import BatchReader, BodyLimit, Busy, PageCompression
 from digitpad.sketchpad import drawing_pad
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,12 +102,12 @@ class DigitPad:
             prediction = Prediction(np.zeros((28, 28), np.float32), message=str(error))
             shown = views.drawing_views(None, prediction, points, (key, layer_name))
         except Busy as error:  # the page keeps its views; the verdict says why this drawing waits
-            return (gr.skip(),) * 6 + (f"<div class='verdict unsure'>{error}</div>",) + (gr.skip(),) * 3
+            return (gr.skip(),) * 6 + (f"<div class='verdict unsure'>{error}</div>",) + (gr.skip(),) * 4
         *shown, inside = shown
         if session is not None and session.adapting and prediction.probabilities:
             # The visitor's own adaptation (their session only): its panels and verdict, each panel
             # saying what the model as trained reads where it differs.
-            shown[:6] = views.adapted_views(prediction, session.adapted, points)
+            shown[:7] = views.adapted_views(prediction, session.adapted, points)
         reading = Reading(prediction, strokes if prediction.probabilities else None)
         return reading, *shown, gr.skip() if inside is None else inside, None
 
@@ -273,6 +273,8 @@ def build_demo(weights_dir=None):
             with gr.Column(scale=3, min_width=300):
                 prompt = gr.Markdown("", elem_id="challenge-prompt")
                 sketch = pad.DrawingPad()  # #sketchpad: a canvas, Undo and Clear (#clear); its value: the strokes
+                # On a narrow screen the answer line sits right under the pad, in view while the finger draws.
+                compact = gr.HTML("<div class='compact empty'>Draw a digit</div>", elem_id="verdict-compact")
                 with gr.Row():
                     start = gr.Button("Test the models on your handwriting", elem_id="challenge-start")
                     next_drawing = gr.Button("Done: next digit", variant="primary", visible=False,
@@ -336,7 +338,7 @@ def build_demo(weights_dir=None):
         # One request per drawing, answered directly (no queue round trips), updates every view from one
         # Prediction (kept in `current`). While the pen moves the pad sends its strokes every SEND_EVERY ms;
         # always_last: a newer drawing supersedes one that waits, and the last one is always read.
-        drawing_views = [current, *panels, verdict, seen, inside, wrong]
+        drawing_views = [current, *panels, verdict, compact, seen, inside, wrong]
         sketch.change(app.read, [sketch, choice, layer, session], drawing_views, api_visibility="private", queue=False,
                       trigger_mode="always_last", show_progress="hidden", preprocess=False, postprocess=False)
         gr.on([choice.change, layer.change], app.inspect, [current, choice, layer], inside,
@@ -378,6 +380,14 @@ CSS = """
 .example-buttons { display: flex; flex-wrap: wrap; gap: 4px; }
 .pad-example { padding: 2px; background: #fff; border: 1px solid var(--border-color-primary); border-radius: 6px;
   cursor: pointer; }
+#verdict-compact { display: none; }
+@media (max-width: 720px) {  /* a phone: the answer line under the pad; the examples strip after it */
+  #verdict-compact { display: block; }
+  .compact { font-size: 0.9rem; padding: 0.35rem 0.6rem; border-radius: 8px; background: var(--block-background-fill);
+             line-height: 1.5; }
+  .compact.agree { background: #e6f6ea; } .compact.disagree { background: #fff4dc; } .compact.unsure { background: #fde8e8; }
+  .compact span { white-space: nowrap; margin-right: 0.35rem; } .compact-head { font-size: 1.05rem; }
+}
 .verdict { font-size: 1.15rem; padding: 0.6rem 0.8rem; border-radius: 8px; background: var(--block-background-fill); }
 .verdict.agree { background: #e6f6ea; } .verdict.disagree { background: #fff4dc; }
 .verdict.unsure { background: #fde8e8; }
@@ -396,5 +406,11 @@ CSS = """
   background: var(--color-accent); }
 """
 
-# Request bodies are bounded before they are read (the pad's strokes skip the queue and its limits).
-LAUNCH_OPTIONS = {"css": CSS, "theme": gr.themes.Soft(), "app_kwargs": {"middleware": [Middleware(BodyLimit)]}}
+# The theme's look with the system's own fonts: nothing to download before the page can be drawn (its
+# Google fonts were 161 KB of a phone's first visit).
+THEME = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+                       font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"])
+# Request bodies are bounded before they are read (the pad's strokes skip the queue and its limits), and
+# the page's HTML is compressed.
+LAUNCH_OPTIONS = {"css": CSS, "theme": THEME,
+                  "app_kwargs": {"middleware": [Middleware(BodyLimit), Middleware(PageCompression)]}}

@@ -67,7 +67,8 @@ def adapted_views(prediction, adapted, points):
     note = (f"<div class='adapted-note'>Adapted to your {adapted.count} labelled drawing"
             f"{'s' * (adapted.count != 1)}: {', '.join(changed) if changed else 'no model yet'} "
             f"{'changed' if changed else '(a change must first read your held-back drawings better)'}.</div>")
-    return (*panel_data(shown, prediction.probabilities), stamped(agreement(shown)[1] + note, points))
+    return (*panel_data(shown, prediction.probabilities), stamped(agreement(shown)[1] + note, points),
+            stamped(compact(shown, adapted.count), points))
 
 
 def agreement(prediction):
@@ -160,11 +161,34 @@ def layer_gallery(predictor, prediction, key, layer_index):
 
 def drawing_views(predictor, prediction, points, inspect=None):
     """What a drawing's answer shows, as the page's components take them: the five panels (gr.Label's
-    data), the verdict and the 28x28, stamped with the drawing's `points`; and "Inside a model" for
-    `inspect` (model key, layer name), or None (a live drawing: it waits for the pen to lift)."""
+    data), the verdict, its compact copy (a phone's answer line under the pad) and the 28x28, stamped
+    with the drawing's `points`; and "Inside a model" for `inspect` (model key, layer name), or None (a
+    live drawing: it waits for the pen to lift)."""
     seen_view = seen(prediction) if prediction.probabilities else empty_seen()
-    return (*panel_data(prediction), stamped(agreement(prediction)[1], points), stamped(seen_view, points),
+    return (*panel_data(prediction), stamped(agreement(prediction)[1], points),
+            stamped(compact(prediction), points), stamped(seen_view, points),
             None if inspect is None else inside(predictor, prediction, *inspect, points))
+
+
+SHORT_NAMES = {"perceptron": "Perceptron", "mlp": "MLP", "mlp_dropout": "MLP+drop", "cnn": "CNN",
+               "cnn_batchnorm": "CNN+BN"}
+
+
+def compact(prediction, adapted_count=None):
+    """HTML of the answer line a phone shows right under the pad: the verdict in a few words and each
+    model's digit with its confidence, on one or two lines."""
+    state, _ = agreement(prediction)
+    if state == "empty":
+        return f"<div class='compact empty'>{html.escape(prediction.message)}</div>"
+    guesses = {key: int(p.argmax()) for key, p in prediction.probabilities.items()}
+    votes = np.bincount(list(guesses.values()), minlength=10)
+    head = {"agree": f"All five: <b>{votes.argmax()}</b>", "disagree": f"Mostly <b>{votes.argmax()}</b>",
+            "unsure": "Not sure it is a digit"}[state]
+    if adapted_count:
+        head += " <small>(adapted to you)</small>"
+    models = " ".join(f"<span>{SHORT_NAMES[k]} <b>{guesses[k]}</b> {prediction.probabilities[k].max():.0%}</span>"
+                      for k in MODEL_NAMES)
+    return f"<div class='compact {state}'><span class='compact-head'>{head}</span> {models}</div>"
 
 
 def inside(predictor, prediction, key, layer_name, points=None):
@@ -214,7 +238,7 @@ def scoreboard(session, asked=None):
     rows = "".join(
         f"<tr><td>{DISPLAY_NAMES[k]}</td><td class='count'>{right[k]} / {drawn}</td>"
         f"<td class='bar'><span style='width:{100 * right[k] / max(drawn, 1):.0f}%'></span></td>"
-        f"<td class='count'>{f'{adapted[k]} / {scored}' if scored else '–'}</td></tr>"
+        f"<td class='count adapted'>{f'{adapted[k]} / {scored}' if scored else '–'}</td></tr>"
         for k in MODEL_NAMES
     )
     note = ("Label drawings to score the models: take the challenge, or say what a misread drawing was."

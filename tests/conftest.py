@@ -80,9 +80,11 @@ def app_url():
 
 def pytest_sessionfinish():
     """Stop what the handlers left running on the run's event loop (the batch reader's dispatchers)."""
-    if _LOOP is not None:
-        pending = asyncio.all_tasks(_LOOP)
-        for task in pending:
+    async def cancel(tasks):
+        for task in tasks:
             task.cancel()
-        _LOOP.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    if _LOOP is not None:
+        _LOOP.run_until_complete(cancel(asyncio.all_tasks(_LOOP)))
         _LOOP.close()

@@ -210,8 +210,11 @@ def test_a_challenge_round_scores_the_models_and_keeps_consented_strokes(page, p
         page.locator("#challenge-next").click()
         expect(page.locator("#save-status")).to_contain_text(f"({asked} of yours kept)", timeout=10_000)
     expect(page.locator("#challenge-prompt")).to_contain_text("Round over")
-    counts = page.locator("#scoreboard td.count").all_inner_texts()
+    counts = page.locator("#scoreboard td.count:not(.adapted)").all_inner_texts()
     assert len(counts) == 5 and all(re.fullmatch(r"\d+ / 10", c) for c in counts)
+    # No adaptation read these drawings before they were labelled (it starts after the first round).
+    assert page.locator("#scoreboard td.adapted").all_inner_texts() == ["–"] * 5
+    expect(page.locator("#adapt input")).to_be_checked()  # on by default once the round is over
     assert int(counts[-1].split()[0]) >= 8  # the batch-norm CNN reads these pen-written digits
     expect(page.locator("#round-chart img")).to_be_visible()
     assert store.count() - before == 10

@@ -44,13 +44,15 @@ def test_empty_canvas_says_draw_a_digit(app):
 
 
 def test_one_reading_of_the_pads_strokes_updates_every_view(app, pen_values):
-    reading, *panels, verdict, seen, inside, correction = read(app, pen_values[9], "cnn_batchnorm", None)
+    reading, *panels, verdict, compact, seen, inside, correction = read(app, pen_values[9], "cnn_batchnorm", None)
     assert set(reading.prediction.layers) == set(MODEL_NAMES)  # kept for the other models' views
     assert reading.drawing is pen_values[9] and correction is None  # a new drawing, not labelled yet
     assert panels[4]["label"] == "9" and "<b>9</b>" in verdict
     assert [c["label"] for c in panels[4]["confidences"]][0] == "9" and len(panels[4]["confidences"]) == 10
     points = sum(len(stroke) for stroke in pen_values[9]["strokes"])
-    for view in (verdict, seen):  # each says which drawing it shows
+    assert "All five: <b>9</b>" in compact or "Mostly <b>9</b>" in compact  # the phone's answer line
+    assert all(f"{name} <b>" in compact for name in ("Perceptron", "MLP", "MLP+drop", "CNN", "CNN+BN"))
+    for view in (verdict, compact, seen):  # each says which drawing it shows
         assert view.startswith(f"<div class='drawing' data-points='{points}'>")
     assert inside.count(f"<div class='drawing' data-points='{points}'>") == 2  # its pictures and its saliency
     pictures, saliency = inside.split("<div id='saliency'>")
@@ -62,7 +64,7 @@ def test_one_reading_of_the_pads_strokes_updates_every_view(app, pen_values):
 
 def test_while_the_pen_moves_the_layers_wait_for_it_to_lift(app, pen_values):
     live = {**pen_values[3], "live": True}
-    reading, *panels, verdict, seen, inside, correction = read(app, live, "cnn_batchnorm", None)
+    reading, *panels, verdict, compact, seen, inside, correction = read(app, live, "cnn_batchnorm", None)
     assert panels[4]["label"] == "3" and "data-points" in seen
     assert inside == gr.skip()
 

@@ -29,10 +29,6 @@ CNN_BN_AFTER_3 = 0.99
 HARM = 0.01  # no writer more than a point worse
 
 
-def half_of(writer):
-    return "validation" if int(hashlib.sha256(writer.encode()).hexdigest(), 16) % 2 == 0 else "test"
-
-
 def pen_writers(data_dir=None):
     """(images, labels, writers) of the held-out UNIPEN writers, read as the pad reads a drawing."""
     _, validation = unipen.split(unipen.load(data_dir))
@@ -55,7 +51,7 @@ def measure(predictor, images, labels, writers, rounds=ROUNDS, draws=DRAWS, half
         per_model = {key: [] for key in MODEL_NAMES}
         for writer in sorted(set(writers)):
             mine = np.nonzero(writers == writer)[0]
-            if (half and half_of(writer) != half) or np.bincount(labels[mine], minlength=10).min() < r + 1:
+            if (half and unipen.writer_half(writer) != half) or np.bincount(labels[mine], minlength=10).min() < r + 1:
                 continue
             scores = {key: [] for key in MODEL_NAMES}
             for draw in range(draws):

@@ -7,6 +7,7 @@ feature maps, the first Dense layer's units): one call of a couple of millisecon
 """
 
 import os
+from dataclasses import replace
 
 # oneDNN's CPU kernels pay off on training batches, not on one 28x28 image: the fused call took
 # 3.2 ms with them and 2.4 ms without (median of 400 calls, 4 runs each, this 2-core machine).
@@ -17,7 +18,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from digitpad import preprocess
+from digitpad import novelty, preprocess
 from digitpad.catalog import MODEL_NAMES, WeightsError, check_weight_files, weight_path
 from digitpad.prediction import Prediction  # noqa: F401 (also importable from here, as before)
 
@@ -66,9 +67,22 @@ def first_weighted_layer(model):
     return next(layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)))
 
 
+def split_for_models(drawing):
+    """The drawing as the parts to read: the pad's strokes split into digits, anything else as it is;
+    a Prediction saying why, for strokes that cannot be read."""
+    try:
+        if isinstance(drawing, dict) and "strokes" in drawing:
+            drawing = preprocess.check_strokes(drawing)
+        return preprocess.split_digits(drawing) if isinstance(drawing, preprocess.Strokes) else [drawing]
+    except preprocess.DrawingError as error:
+        return [Prediction(np.zeros((28, 28), np.float32), message=str(error))]
+
+
 def read_for_models(drawing):
     """The drawing read (`preprocess.Drawing`), or a Prediction without probabilities saying why it
     cannot be read."""
+    if isinstance(drawing, Prediction):  # already told why
+        return drawing
     try:
         read = preprocess.read(drawing)
     except preprocess.DrawingError as error:
@@ -87,6 +101,7 @@ class Predictor:
     def __init__(self, weights_dir="weights"):
         self.models = load_models(weights_dir)
         self.layer_names = {key: [name for name, _ in shown_layers(m)] for key, m in self.models.items()}
+        self.novelty = novelty.Novelty.load(weights_dir)  # None until `python -m digitpad.novelty` fits it
         # Each model's probabilities, the features its last layer reads (what `digitpad.adapt` refits
         # that layer on) and the activations of the layers shown.
         probes = {
@@ -114,8 +129,36 @@ class Predictor:
     def predict_many(self, drawings, layers_of=None) -> list:
         """[Prediction] of several drawings, read one by one and run through the five models in one
         fused call (the server batches the drawings that wait: a batch of 16 costs three times one
-        drawing, not sixteen). `layers_of`: for each drawing, whose layers to keep (a key, keys or None)."""
+        drawing, not sixteen). `layers_of`: for each drawing, whose layers to keep (a key, keys or None).
+        The pad's strokes are first split into digits (`preprocess.split_digits`): a number's
+        Prediction holds each digit's in `digits`, all read in the same call."""
         layers_of = layers_of or [None] * len(drawings)
+        parts, owners = [], []  # every digit to read, and the drawing it is part of
+        for i, drawing in enumerate(drawings):
+            for part in split_for_models(drawing):
+                parts.append(part)
+                owners.append(i)
+        read = self._predict_parts(parts, [layers_of[i] for i in owners])
+        predictions = []
+        for i in range(len(drawings)):
+            mine = [p for p, owner in zip(read, owners) if owner == i]
+            if len(mine) == 1 or not all(p.probabilities for p in mine):
+                # one digit, or a number with a part that cannot be read: say why (its first such part)
+                predictions.append(next((p for p in mine if not p.probabilities), mine[0]))
+            else:
+                predictions.append(replace(mine[0], is_digit=all(p.is_digit for p in mine), digits=mine))
+        return predictions
+
+    def read_number(self, value) -> dict:
+        """{key: "42"}: each model's reading of the pad's value, one character per digit found, left to
+        right ("" when there is nothing to read)."""
+        prediction = self.predict(value)
+        if not prediction.probabilities:
+            return {key: "" for key in MODEL_NAMES}
+        return {key: "".join(str(int(p.probabilities[key].argmax())) for p in prediction.digits or [prediction])
+                for key in MODEL_NAMES}
+
+    def _predict_parts(self, drawings, layers_of):
         predictions = [read_for_models(drawing) for drawing in drawings]
         readable = [i for i, p in enumerate(predictions) if not isinstance(p, Prediction)]
         if not readable:
@@ -130,7 +173,10 @@ class Predictor:
             }
             probabilities = {key: out[0][row] for key, out in outputs.items()}
             features = {key: out[1][row].copy() for key, out in outputs.items()}
-            predictions[i] = Prediction(predictions[i].image, probabilities, layers, features=features)
+            is_digit = self.novelty is None or (bool(self.novelty.is_digit(features[novelty.KEY])[0]) and (
+                not isinstance(drawings[i], preprocess.Strokes) or self.novelty.path_is_digit(drawings[i].strokes)))
+            predictions[i] = Prediction(predictions[i].image, probabilities, layers, features=features,
+                                        is_digit=is_digit)
         return predictions
 
     def predict_batch(self, images: np.ndarray) -> dict:

@@ -14,6 +14,9 @@ class Prediction:
     layers: dict = field(default_factory=dict)  # {key: [(layer name, activations), ...]} of the models asked for
     message: str = ""  # for the user: why there is no prediction, or a caveat about it
     features: dict = field(default_factory=dict)  # {key: (d,)} what each model's last layer read
+    is_digit: bool = True  # the drawing reads like a digit the models were trained on (digitpad.novelty)
+    digits: list = field(default_factory=list)  # a number: each digit's Prediction, left to right (the
+    # fields above are then its first digit's); empty for a single digit
 
     def first_layer(self, key):
         """Activations of the model's first layer: (28, 28, filters) for a CNN, (units,) for a dense model."""

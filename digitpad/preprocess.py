@@ -112,6 +112,56 @@ def check_strokes(value) -> Strokes:
     return Strokes(checked, float(width), float(height))
 
 
+MAX_DIGITS = 8  # a number of more digits than this is not read
+GAP = 0.15  # strokes less than this share of their height apart horizontally (a 4's two strokes, a 5's
+# flag: up to 0.14 among the fixture's pen digits) belong to one digit, as do strokes the pen joins
+# (their inks overlap); digits in a number stand further apart
+
+
+def split_digits(strokes: Strokes) -> list:
+    """The strokes grouped into digits, left to right: [Strokes] (one for a single digit).
+
+    Strokes that overlap horizontally or nearly (a 4's two strokes, a 5's flag, a crossed 7) or that
+    the pen joins belong to one digit; a gap apart starts the next. DrawingError for more than MAX_DIGITS.
+    """
+    if len(strokes.strokes) < 2:
+        return [strokes]
+    touch = BRUSH / 2 * max(strokes.width, strokes.height)  # the inks of the two overlap
+    lows = [points[:, 0].min() for points in strokes.strokes]
+    highs = [points[:, 0].max() for points in strokes.strokes]
+    tops = [points[:, 1].min() for points in strokes.strokes]
+    bottoms = [points[:, 1].max() for points in strokes.strokes]
+    group = list(range(len(strokes.strokes)))  # union-find: each stroke's digit
+
+    def root(i):
+        while group[i] != i:
+            group[i] = group[group[i]]
+            i = group[i]
+        return i
+
+    for i in range(len(strokes.strokes)):
+        for j in range(i + 1, len(strokes.strokes)):
+            gap = max(lows[i], lows[j]) - min(highs[i], highs[j])  # negative: they overlap
+            height = max(bottoms[i], bottoms[j]) - min(tops[i], tops[j])
+            if gap < GAP * height or (gap < touch and _closest(strokes.strokes[i], strokes.strokes[j]) <= touch):
+                group[root(i)] = root(j)
+    digits = {}
+    for i in range(len(strokes.strokes)):
+        digits.setdefault(root(i), []).append(strokes.strokes[i])
+    if len(digits) > MAX_DIGITS:
+        raise DrawingError(f"DigitPad reads numbers of up to {MAX_DIGITS} digits; this drawing has {len(digits)} "
+                           "separate parts.")
+    ordered = sorted(digits.values(), key=lambda part: min(points[:, 0].min() for points in part))
+    return [Strokes(part, strokes.width, strokes.height) for part in ordered]
+
+
+def _closest(a, b):
+    """The shortest distance between two strokes' points."""
+    if len(a) * len(b) > 250_000:  # bounded cost: every other point of very long strokes
+        a, b = a[::2], b[::2]
+    return float(np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2).min()))
+
+
 def render_strokes(strokes: Strokes) -> np.ndarray:
     """uint8 (H, W) ink (255) on black: the strokes drawn with the pad's round brush, as its canvas
     shows them (scaled down to RENDER_SIDE px for canvases larger than that).

@@ -104,7 +104,7 @@ class DigitPad:
         except Busy as error:  # the page keeps its views; the verdict says why this drawing waits
             return (gr.skip(),) * 6 + (f"<div class='verdict unsure'>{error}</div>",) + (gr.skip(),) * 4
         *shown, inside = shown
-        if session is not None and session.adapting and prediction.probabilities:
+        if session is not None and session.adapting and prediction.probabilities and not prediction.digits:
             # The visitor's own adaptation (their session only): its panels and verdict, each panel
             # saying what the model as trained reads where it differs.
             shown[:7] = views.adapted_views(prediction, session.adapted, points)
@@ -134,6 +134,9 @@ class DigitPad:
         if not session.in_round or reading is None or reading.drawing is None:
             gr.Warning(f"Draw a {session.wanted} first." if session.in_round else "Start a round first.")
             return (gr.skip(),) * len(self.labelled_outputs)
+        if reading.prediction.digits:
+            gr.Warning(f"The pad holds a number: draw just a {session.wanted}.")
+            return (gr.skip(),) * len(self.labelled_outputs)
         label = session.wanted
         session.answer(reading.id, reading.prediction)
         self._adapt(session)
@@ -145,6 +148,9 @@ class DigitPad:
         if digit is None or reading is None or reading.drawing is None:
             if digit is not None:
                 gr.Warning("Draw a digit first, then say what it was.")
+            return self._labelled_views(session, gr.skip(), key)
+        if reading.prediction.digits:
+            gr.Warning("The pad holds a number: label one digit at a time.")
             return self._labelled_views(session, gr.skip(), key)
         session.label(reading.id, reading.prediction, int(digit))
         self._adapt(session)
@@ -385,12 +391,12 @@ CSS = """
   #verdict-compact { display: block; }
   .compact { font-size: 0.9rem; padding: 0.35rem 0.6rem; border-radius: 8px; background: var(--block-background-fill);
              line-height: 1.5; }
-  .compact.agree { background: #e6f6ea; } .compact.disagree { background: #fff4dc; } .compact.unsure { background: #fde8e8; }
+  .compact.agree { background: #e6f6ea; } .compact.disagree { background: #fff4dc; } .compact.unsure, .compact.notdigit { background: #fde8e8; }
   .compact span { white-space: nowrap; margin-right: 0.35rem; } .compact-head { font-size: 1.05rem; }
 }
 .verdict { font-size: 1.15rem; padding: 0.6rem 0.8rem; border-radius: 8px; background: var(--block-background-fill); }
 .verdict.agree { background: #e6f6ea; } .verdict.disagree { background: #fff4dc; }
-.verdict.unsure { background: #fde8e8; }
+.verdict.unsure, .verdict.notdigit { background: #fde8e8; }
 .chips { display: flex; flex-wrap: wrap; gap: 4px; margin-top: 6px; }
 .chip { font-size: 0.85rem; padding: 2px 8px; border-radius: 12px; background: var(--block-background-fill);
         border: 1px solid var(--border-color-primary); }

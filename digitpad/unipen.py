@@ -62,6 +62,12 @@ def held_out(writers, sites) -> np.ndarray:
     return (sites == HELD_OUT_SITE) | np.isin(writers, list(chosen))
 
 
+def writer_half(writer):
+    """"validation" or "test": a fixed half of the held-out writers, by a hash of the writer's id, for
+    choices made after training (adaptation, the "not a digit" threshold) and their honest measure."""
+    return "validation" if int(hashlib.sha256(writer.encode()).hexdigest(), 16) % 2 == 0 else "test"
+
+
 def split(pen: PenDigits):
     """(train, validation) PenDigits with no writer in both."""
     mask = held_out(pen.writers, pen.sites)

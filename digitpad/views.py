@@ -47,6 +47,11 @@ def panel_data(prediction, as_trained=None):
     trained reads the drawing otherwise says so beside its answer: "7 · as trained: 2"."""
     if not prediction.probabilities:
         return [{}] * len(MODEL_NAMES)
+    if prediction.digits:  # a number: the panel's reading, and each digit's confidence in its place
+        read = readings(prediction)
+        return [{"label": read[key], "confidences": [
+            {"label": f"digit {i + 1}: {read[key][i]}", "confidence": float(p.probabilities[key].max())}
+            for i, p in enumerate(prediction.digits)]} for key in MODEL_NAMES]
     data = []
     for key in MODEL_NAMES:
         ranked = sorted(enumerate(prediction.probabilities[key].tolist()), key=lambda item: item[1], reverse=True)
@@ -71,11 +76,20 @@ def adapted_views(prediction, adapted, points):
             stamped(compact(shown, adapted.count), points))
 
 
+def readings(prediction):
+    """{key: what each model reads}: a digit ("7"), or a number digit by digit ("42")."""
+    return {key: "".join(str(int(p.probabilities[key].argmax())) for p in prediction.digits or [prediction])
+            for key in MODEL_NAMES}
+
+
 def agreement(prediction):
-    """(state, HTML): do the five agree, and how sure are they? state is one of
-    'empty', 'agree', 'unsure', 'disagree'."""
+    """(state, HTML): do the five agree, and how sure are they? state is one of 'empty', 'notdigit',
+    'agree', 'unsure', 'disagree'. A number is read digit by digit; a drawing unlike any digit the
+    models were trained on is said to be so, with the softmax shown anyway: the models must answer."""
     if not prediction.probabilities:
         return "empty", f"<div class='verdict empty'>{prediction.message}</div>"
+    if prediction.digits:
+        return _number_agreement(prediction)
     guesses = {key: int(p.argmax()) for key, p in prediction.probabilities.items()}
     confidence = {key: float(p.max()) for key, p in prediction.probabilities.items()}
     votes = np.bincount(list(guesses.values()), minlength=10)
@@ -84,7 +98,12 @@ def agreement(prediction):
         f"<b>{guesses[k]}</b> {confidence[k]:.0%}</span>"
         for k in MODEL_NAMES
     )
-    if max(confidence.values()) < UNSURE or votes.max() <= 2:
+    if not prediction.is_digit:
+        surest = max(MODEL_NAMES, key=confidence.get)
+        state, text = "notdigit", (
+            "This is not like any digit the models were trained on. They answer anyway — softmax always picks a "
+            f"digit: {DISPLAY_NAMES[surest]} says <b>{guesses[surest]}</b> at {confidence[surest]:.0%}.")
+    elif max(confidence.values()) < UNSURE or votes.max() <= 2:
         state, text = "unsure", "This doesn't look like a digit to the models: they are unsure or scattered."
     elif votes.max() == len(guesses) and min(confidence.values()) >= UNSURE:
         state, text = "agree", f"All five models say <b>{votes.argmax()}</b>."
@@ -92,6 +111,28 @@ def agreement(prediction):
         state = "disagree"
         dissent = [DISPLAY_NAMES[k] for k, g in guesses.items() if g != votes.argmax() or confidence[k] < UNSURE]
         text = f"Mostly <b>{votes.argmax()}</b>, but not sure or not agreed: {', '.join(dissent)}."
+    return state, f"<div class='verdict {state}'>{text}</div><div class='chips'>{chips}</div>"
+
+
+def _number_agreement(prediction):
+    read = readings(prediction)
+    chips = "".join(f"<span class='chip'>{DISPLAY_NAMES[k]}: <b>{read[k]}</b></span>" for k in MODEL_NAMES)
+    counts = {}
+    for key in MODEL_NAMES:
+        counts.setdefault(read[key], []).append(key)
+    most, agreeing = max(counts.items(), key=lambda item: len(item[1]))
+    others = [k for k in MODEL_NAMES if read[k] != most]
+    if not prediction.is_digit:
+        state, text = "notdigit", (f"Read as the number <b>{most}</b>, but some of it is not like any digit the "
+                                   "models were trained on (they answer anyway).")
+    elif not others:
+        state, text = "agree", f"All five read <b>{most}</b>."
+    elif len(agreeing) >= 3:
+        state = "disagree"
+        text = "; ".join(f"The {DISPLAY_NAMES[k]} reads {read[k]}" for k in others) + f", the others <b>{most}</b>."
+    else:
+        state, text = "unsure", "The models read different numbers: " + ", ".join(
+            f"{DISPLAY_NAMES[k]} {read[k]}" for k in MODEL_NAMES) + "."
     return state, f"<div class='verdict {state}'>{text}</div><div class='chips'>{chips}</div>"
 
 
@@ -117,9 +158,12 @@ def weight_picture(model, index):
 
 
 def seen(prediction):
-    """HTML: the 28x28 the models read, enlarged 8 times, captioned below it."""
-    image = (np.asarray(prediction.image) * 255).round().astype(np.uint8)
-    return figure(image, "What the models see (28x28)", 224, "figure seen-figure")
+    """HTML: the 28x28 the models read, enlarged 8 times, captioned below it; each digit's, for a number."""
+    images = [(np.asarray(p.image) * 255).round().astype(np.uint8) for p in prediction.digits or [prediction]]
+    if len(images) == 1:
+        return figure(images[0], "What the models see (28x28)", 224, "figure seen-figure")
+    size = max(56, 224 // len(images) * 2 if len(images) <= 2 else 448 // len(images))
+    return figure(images, f"What the models see: {len(images)} digits, each 28x28", size, "figure seen-figure")
 
 
 def empty_seen():
@@ -180,14 +224,15 @@ def compact(prediction, adapted_count=None):
     state, _ = agreement(prediction)
     if state == "empty":
         return f"<div class='compact empty'>{html.escape(prediction.message)}</div>"
-    guesses = {key: int(p.argmax()) for key, p in prediction.probabilities.items()}
-    votes = np.bincount(list(guesses.values()), minlength=10)
-    head = {"agree": f"All five: <b>{votes.argmax()}</b>", "disagree": f"Mostly <b>{votes.argmax()}</b>",
-            "unsure": "Not sure it is a digit"}[state]
+    read = readings(prediction)
+    counts = [list(read.values()).count(r) for r in read.values()]
+    most = list(read.values())[int(np.argmax(counts))]
+    head = {"agree": f"All five: <b>{most}</b>", "disagree": f"Mostly <b>{most}</b>",
+            "unsure": "Not sure it is a digit", "notdigit": "Not like a digit"}[state]
     if adapted_count:
         head += " <small>(adapted to you)</small>"
-    models = " ".join(f"<span>{SHORT_NAMES[k]} <b>{guesses[k]}</b> {prediction.probabilities[k].max():.0%}</span>"
-                      for k in MODEL_NAMES)
+    confidence = {k: min(float(p.probabilities[k].max()) for p in prediction.digits or [prediction]) for k in MODEL_NAMES}
+    models = " ".join(f"<span>{SHORT_NAMES[k]} <b>{read[k]}</b> {confidence[k]:.0%}</span>" for k in MODEL_NAMES)
     return f"<div class='compact {state}'><span class='compact-head'>{head}</span> {models}</div>"
 
 
@@ -199,6 +244,8 @@ def inside(predictor, prediction, key, layer_name, points=None):
         return inside_html(f"<i>{html.escape(prediction.message or 'Draw a digit')}</i>", "", "", points)
     names = predictor.layer_names[key]
     pictures, note = layer_gallery(predictor, prediction, key, names.index(layer_name) if layer_name in names else 0)
+    if prediction.digits:
+        note += f" (The first of the number's {len(prediction.digits)} digits.)"
     return inside_html(note, pictures, saliency(predictor, prediction, key), points)
 
 

@@ -122,7 +122,8 @@ def split_digits(strokes: Strokes) -> list:
     """The strokes grouped into digits, left to right: [Strokes] (one for a single digit).
 
     Strokes that overlap horizontally or nearly (a 4's two strokes, a 5's flag, a crossed 7) or that
-    the pen joins belong to one digit; a gap apart starts the next. DrawingError for more than MAX_DIGITS.
+    the pen joins belong to one digit; a gap apart starts the next; a group as wide as two digits made
+    of separate strokes is cut between them (`_apart`). DrawingError for more than MAX_DIGITS.
     """
     if len(strokes.strokes) < 2:
         return [strokes]
@@ -148,11 +149,35 @@ def split_digits(strokes: Strokes) -> list:
     digits = {}
     for i in range(len(strokes.strokes)):
         digits.setdefault(root(i), []).append(strokes.strokes[i])
+    digits = [piece for part in digits.values() for piece in _apart(part)]  # digits written touching, apart
     if len(digits) > MAX_DIGITS:
         raise DrawingError(f"DigitPad reads numbers of up to {MAX_DIGITS} digits; this drawing has {len(digits)} "
                            "separate parts.")
-    ordered = sorted(digits.values(), key=lambda part: min(points[:, 0].min() for points in part))
+    ordered = sorted(digits, key=lambda part: min(points[:, 0].min() for points in part))
     return [Strokes(part, strokes.width, strokes.height) for part in ordered]
+
+
+def _apart(part):
+    """[part] or its strokes cut in two (recursively): digits written touching. A group at least as wide
+    as it is high is cut between its strokes where each side has a stroke of at least half its height
+    and the two sides overlap least (at most a quarter of the narrower side's width)."""
+    if len(part) < 2:
+        return [part]
+    points = np.concatenate(part)
+    width, height = np.ptp(points, axis=0)
+    if width < height:
+        return [part]
+    ordered = sorted(part, key=lambda stroke: stroke[:, 0].mean())
+    best, cut = None, None
+    for k in range(1, len(ordered)):
+        left, right = ordered[:k], ordered[k:]
+        tall = [max(np.ptp(s[:, 1]) for s in side) >= 0.5 * height for side in (left, right)]
+        low, high = (np.concatenate(side)[:, 0] for side in (left, right))
+        overlap = low.max() - high.min()
+        narrower = min(np.ptp(low), np.ptp(high))
+        if all(tall) and overlap <= 0.25 * narrower and (best is None or overlap < best):
+            best, cut = overlap, k
+    return [part] if cut is None else _apart(ordered[:cut]) + _apart(ordered[cut:])
 
 
 def _closest(a, b):

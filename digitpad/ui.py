@@ -203,9 +203,9 @@ class DigitPad:
         """The views every label changes (`labelled_outputs`): session, prompt, Next button, scoreboard,
         save status, the round's summary, the store's figure and the adaptation's switch, status and view."""
         over = session.round_over
-        chart, misses = views.round_summary(session) if over else (None, [])
+        chart, misses = views.round_summary(session) if over else ("", "")
         return (session, views.prompt(session), gr.Button(visible=session.in_round), views.scoreboard(session),
-                status, gr.Image(chart, visible=over), gr.Gallery(misses, visible=over), self.store_summary(),
+                status, chart, misses, self.store_summary(),
                 session.adapt_switched_on, views.adaptation_status(session), views.learned(self.predictor, session.adapted, key))
 
     def store_summary(self):
@@ -224,14 +224,18 @@ class DigitPad:
         return self._store_figure
 
     def _insight(self, key):
-        """The chosen model's test-set views: confusion matrix, training curves, worst mistakes."""
+        """The chosen model's test-set views, as inline HTML (no component of their own to load, no file to
+        fetch): confusion matrix, training curves, most confident mistakes."""
         result = self.metrics.get(key)
-        matrix = plots.to_image(plots.confusion_figure(result["confusion"], DISPLAY_NAMES[key])) if result else None
+        matrix = (views.chart_html(plots.to_image(plots.confusion_figure(result["confusion"], DISPLAY_NAMES[key])),
+                                   "Confusion matrix") if result else "")
         history = self.training.get(key, {}).get("history")
-        curves = plots.to_image(plots.curves_figure(history, DISPLAY_NAMES[key])) if history else None
+        curves = (views.chart_html(plots.to_image(plots.curves_figure(history, DISPLAY_NAMES[key])), "Training curves")
+                  if history else "")
         parts = [self.mistakes.get(f"{key}_{part}", []) for part in ("images", "labels", "predicted", "confidence")]
-        worst = [(plots.gray(image / 255.0), f"true {t}, said {p} ({c:.0%})") for image, t, p, c in zip(*parts)]
-        return matrix, curves, worst
+        worst = views.grid([views.figure(plots.png_uri(image.astype(np.uint8)), f"true {t}, said {p} ({c:.0%})", 84)
+                            for image, t, p, c in zip(*parts)])
+        return matrix, curves, f"<p class='examples-label'>Its most confident mistakes</p>{worst}"
 
     def select_model(self, key):
         """Highlight the chosen model's panel and show its layers and test-set views."""
@@ -321,10 +325,8 @@ def build_demo(weights_dir=None):
                     forget_adapt = gr.Button("Forget my handwriting", elem_id="adapt-forget", size="sm", scale=0)
                 adapt_status = gr.Markdown(views.adaptation_status(None), elem_id="adapt-status")
         with gr.Row(equal_height=False):
-            round_chart = gr.Image(label="Your round", interactive=False, buttons=[], visible=False, format="png",
-                                   elem_id="round-chart")
-            round_misses = gr.Gallery(label="What each model misread", columns=4, height="auto", format="png",
-                                      visible=False, elem_id="round-misses", object_fit="contain")
+            round_chart = gr.HTML("", elem_id="round-chart")
+            round_misses = gr.HTML("", elem_id="round-misses")
         gr.Markdown("## Inside a model")
         with gr.Row():
             choice = gr.Dropdown([(DISPLAY_NAMES[k], k) for k in MODEL_NAMES], value="cnn_batchnorm",
@@ -335,9 +337,9 @@ def build_demo(weights_dir=None):
         learned = gr.HTML(views.learned(None, None, "cnn_batchnorm"), elem_id="learned")
         with gr.Accordion("How this model did on the 10,000 MNIST test digits", open=False):
             with gr.Row():
-                confusion = gr.Image(label="Confusion matrix", interactive=False, buttons=[], format="png")
-                curves = gr.Image(label="Training curves", interactive=False, buttons=[], format="png")
-            worst = gr.Gallery(label="Its most confident mistakes", columns=6, height="auto", format="png")
+                confusion = gr.HTML("", elem_id="confusion")
+                curves = gr.HTML("", elem_id="curves")
+            worst = gr.HTML("", elem_id="worst")
         # The `predict` API's input: a sketchpad value or an image, as before the pad (never shown).
         api_drawing = drawing_pad(visible=False, elem_id="api-drawing")
 
@@ -383,6 +385,7 @@ CSS = """
 .layer-note { margin: 0 0 8px; } .inside-row { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 #activations { flex: 3 1 320px; } #saliency { flex: 1 1 240px; }
 .examples-label { font-size: 0.85rem; margin: 0.4rem 0; }
+.figure.chart img { max-width: 100%; height: auto; }
 .example-buttons { display: flex; flex-wrap: wrap; gap: 4px; }
 .pad-example { padding: 2px; background: #fff; border: 1px solid var(--border-color-primary); border-radius: 6px;
   cursor: pointer; }

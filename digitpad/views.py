@@ -356,13 +356,22 @@ def prompt(session):
 
 
 def round_summary(session):
-    """(chart of the five scores, gallery of each model's misses) for a finished round."""
+    """HTML (the chart of the five scores, each model's misses) for a finished round, inlined."""
     drawn, right = session.score(in_round_only=True)
     chart = plots.to_image(plots.scores_figure([DISPLAY_NAMES[k] for k in MODEL_NAMES],
                                                [right[k] for k in MODEL_NAMES], drawn))
-    misses = [(plots.gray(image), f"{DISPLAY_NAMES[k]} said {said} for your {label}")
+    misses = [figure(plots.png_uri((np.asarray(image) * 255).round().astype(np.uint8)),
+                     f"{DISPLAY_NAMES[k]} said {said} for your {label}", 84)
               for k in MODEL_NAMES for image, label, said in session.misses(k)]
-    return chart, misses
+    return (chart_html(chart, "Your round"),
+            f"<p class='examples-label'>What each model misread</p>{grid(misses)}" if misses else
+            "<p class='examples-label'>No model misread any of your drawings this round.</p>")
+
+
+def chart_html(image, caption):
+    """HTML: a chart (an RGB array) inlined, captioned, as wide as its column at most."""
+    return (f"<figure class='figure chart'><img src='{plots.png_uri(image)}' alt='{html.escape(caption, quote=True)}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
 def store_figure(count, accuracy):

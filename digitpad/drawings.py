@@ -92,6 +92,15 @@ class DrawingStore:
         except sa.exc.SQLAlchemyError as error:
             raise StoreError(_reason(error)) from None
 
+    def forget(self, session) -> int:
+        """Delete every drawing saved under `session` (a visit's random id); returns how many. One
+        transaction: all of them, or none."""
+        try:
+            with self._write, self.engine.begin() as connection:
+                return connection.execute(drawings.delete().where(drawings.c.session == str(session)[:64])).rowcount
+        except sa.exc.SQLAlchemyError as error:
+            raise StoreError(_reason(error)) from None
+
     def count(self) -> int:
         return self._read(sa.select(sa.func.count()).select_from(drawings)).scalar_one()
 

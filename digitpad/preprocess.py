@@ -168,16 +168,20 @@ def _apart(part):
     if width < height:
         return [part]
     ordered = sorted(part, key=lambda stroke: stroke[:, 0].mean())
-    best, cut = None, None
-    for k in range(1, len(ordered)):
-        left, right = ordered[:k], ordered[k:]
-        tall = [max(np.ptp(s[:, 1]) for s in side) >= 0.5 * height for side in (left, right)]
-        low, high = (np.concatenate(side)[:, 0] for side in (left, right))
-        overlap = low.max() - high.min()
-        narrower = min(np.ptp(low), np.ptp(high))
-        if all(tall) and overlap <= 0.25 * narrower and (best is None or overlap < best):
-            best, cut = overlap, k
-    return [part] if cut is None else _apart(ordered[:cut]) + _apart(ordered[cut:])
+    lows = np.array([s[:, 0].min() for s in ordered])
+    highs = np.array([s[:, 0].max() for s in ordered])
+    tall = np.array([np.ptp(s[:, 1]) >= 0.5 * height for s in ordered])
+    # For a cut before stroke k: the left side's extent and tallness, and the right side's (running maxima).
+    left_low, left_high = np.minimum.accumulate(lows)[:-1], np.maximum.accumulate(highs)[:-1]
+    right_low, right_high = np.minimum.accumulate(lows[::-1])[::-1][1:], np.maximum.accumulate(highs[::-1])[::-1][1:]
+    left_tall, right_tall = np.logical_or.accumulate(tall)[:-1], np.logical_or.accumulate(tall[::-1])[::-1][1:]
+    overlap = left_high - right_low
+    narrower = np.minimum(left_high - left_low, right_high - right_low)
+    allowed = left_tall & right_tall & (overlap <= 0.25 * narrower)
+    if not allowed.any():
+        return [part]
+    cut = int(np.argmin(np.where(allowed, overlap, np.inf))) + 1
+    return _apart(ordered[:cut]) + _apart(ordered[cut:])
 
 
 def _closest(a, b):

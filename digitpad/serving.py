@@ -28,7 +28,9 @@ LARGE_WAIT_S = 0.25  # seconds for a place, else refused ("busy")
 # Drawings waiting to be read: more than a class drawing at once on one core; a flood of 30 visitors'
 # maximal drawings (about 20 ms each to read) must not leave an honest visitor refused.
 MAX_WAITING = 128
-MAX_BATCH = 32  # drawings read in one batch: a final one never waits behind more than this
+MAX_BATCH = 32  # drawings read in one batch ...
+MAX_BATCH_POINTS = 2_000  # ... and points: a digit drawn in a second is 50-150; the largest drawing the
+# limits allow (5,000) is read alone, so a cheap drawing never waits behind a batch of large ones
 
 
 class Busy(RuntimeError):
@@ -53,14 +55,18 @@ class BatchReader:
     The order is a priority: final drawings (the pen lifted: the visitor waits for this answer) before
     live ones (the pen still moving: a newer one follows in a tenth of a second), then the cheapest
     (fewest points), then the oldest; so under load the live updates thin out and a lifted pen's
-    answer does not wait behind them. At most `max_waiting` drawings wait, and each visitor has at most
-    one waiting or being read: beyond that a drawing is refused at once (`Busy`). `batches` batches
+    answer does not wait behind them. A batch holds at most `max_batch` drawings and `max_points`
+    points (one drawing at least), so a flood of the largest drawings is read one at a time and a digit
+    never waits behind a batch of them. At most `max_waiting` drawings wait, and each visitor has at
+    most one waiting or being read: beyond that a drawing is refused at once (`Busy`). `batches` batches
     may be read at once (a worker reads one while the next is on its way).
     """
 
-    def __init__(self, read_batch, max_waiting=MAX_WAITING, max_batch=MAX_BATCH, batches=1):
+    def __init__(self, read_batch, max_waiting=MAX_WAITING, max_batch=MAX_BATCH, batches=1,
+                 max_points=MAX_BATCH_POINTS):
         self._read_batch = read_batch
         self._max_waiting, self._max_batch, self._batches = max_waiting, max_batch, batches
+        self._max_points = max_points
         self._waiting = []  # heap of (live, cost, arrival, Job)
         self._arrivals = itertools.count()
         self._visitors = set()  # visitors with a drawing waiting or being read
@@ -89,7 +95,12 @@ class BatchReader:
             while not self._waiting:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            batch = [heapq.heappop(self._waiting)[-1] for _ in range(min(self._max_batch, len(self._waiting)))]
+            batch, points = [], 0
+            while self._waiting and len(batch) < self._max_batch and (
+                    not batch or points + self._waiting[0][1] <= self._max_points):
+                _, cost, _, job = heapq.heappop(self._waiting)
+                batch.append(job)
+                points += cost
             try:
                 results = await self._read_batch(*zip(*[job[:3] for job in batch]))
             except Exception as error:  # the models failed to load, say: every visitor of the batch is told

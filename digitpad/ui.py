@@ -164,6 +164,21 @@ class DigitPad:
         except adapt.AdaptError as error:
             session.adapted, session.adapt_problem = None, str(error)
 
+    def forget_saved(self, session):
+        """"Forget my saved drawings": delete every drawing this visit saved, by its session id (kept on
+        the server, never sent to the browser); the line the page shows."""
+        if session is None or not session.saved:
+            return "Nothing of yours is saved."
+        if self.store is None:
+            return f"Saving is off: the store cannot be used ({self.store_problem})."
+        try:
+            removed = self.store.forget(session.id)
+        except StoreError as error:
+            return f"Could not forget them now ({error}): try again in a moment."
+        session.saved.clear()
+        self._store_figure = None
+        return f"Forgotten: {removed} drawing{'s' * (removed != 1)} of yours deleted from the store."
+
     def switch_adaptation(self, session, on, key="cnn_batchnorm"):
         """The visitor's switch: answers from the adapted models, or as trained."""
         session = session or Session()
@@ -314,7 +329,9 @@ def build_demo(weights_dir=None):
                                       elem_id="consent",
                                       info="Kept: the drawing's strokes and a small picture of it, its 28x28, the "
                                            "label, the five models' answers, the time and a random id for this "
-                                           "visit. Nothing else.")
+                                           "visit. Nothing else. While this visit lasts, \"Forget my saved "
+                                           "drawings\" deletes them; after it, nothing links them to you.")
+                forget_saved = gr.Button("Forget my saved drawings", elem_id="forget-saved", size="sm")
                 save_status = gr.Markdown("", elem_id="save-status")
                 store_figure = gr.Markdown("", elem_id="store-figure")
                 with gr.Row():
@@ -366,6 +383,9 @@ def build_demo(weights_dir=None):
         adapt_switch.input(app.switch_adaptation, [session, adapt_switch, choice], labelled_views,
                            api_visibility="private")
         forget_adapt.click(app.forget_adaptation, [session, choice], labelled_views, api_visibility="private")
+        # The visit's store id stays in its session on the server: Forget acts on the caller's own visit only.
+        forget_saved.click(app.forget_saved, session, save_status, api_visibility="private").then(
+            app.store_summary, None, store_figure, api_visibility="private")
         choice.change(app.learned_view, [session, choice], learned, api_visibility="private")
         demo.load(app.store_summary, None, store_figure, api_visibility="private")
     # A bounded queue for what goes through it (the API, labels): a flood is refused at the door.

@@ -96,6 +96,18 @@ def test_round_trip(store, digits, tmp_path):
             assert exported[f"predicted_{key}"].tolist() == [3, 8]
 
 
+def test_forget_removes_exactly_that_visits_drawings(store, digits, tmp_path):
+    """SQLite and PostgreSQL alike: forget(session) deletes that visit's drawings, says how many, and
+    the export no longer sees them."""
+    for label, session in [(1, "visit-a"), (2, "visit-b"), (3, "visit-a"), (4, "visit-a"), (5, "visit-b")]:
+        store.add(canvas(digits[label]), label, probabilities(label), session)
+    assert store.forget("visit-a") == 3 and store.count() == 2
+    assert store.forget("visit-a") == 0 and store.forget("no such visit") == 0
+    assert store.export_npz(tmp_path / "out.npz") == 2
+    with np.load(tmp_path / "out.npz") as exported:
+        assert exported["y"].tolist() == [2, 5]
+
+
 def test_the_pads_strokes_are_kept_and_exported_as_a_pen_stroke_set(store, pen_values, tmp_path):
     from digitpad import unipen
     from digitpad.preprocess import read_strokes

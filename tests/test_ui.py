@@ -150,6 +150,39 @@ def test_a_correction_scores_the_drawing_and_is_kept_only_with_consent(app, pen_
     assert "Drawings people labelled" in figure
 
 
+def test_forget_my_saved_drawings_deletes_this_visits_only(app, pen_values):
+    import time
+
+    mine, other = None, None
+    for digit in (2, 3):
+        reading = read(app, pen_values[digit], "cnn_batchnorm", None)[0]
+        mine = app.correct(mine, reading, str(digit), True)[0]
+        time.sleep(1.05)  # one save a second
+    reading = read(app, pen_values[5], "cnn_batchnorm", None)[0]
+    other = app.correct(None, reading, "5", True)[0]
+    before = app.store.count()
+    assert "2 drawings of yours deleted" in app.forget_saved(mine)
+    assert app.store.count() == before - 2 and "Nothing of yours" in app.forget_saved(mine)
+    assert "1 drawing of yours deleted" in app.forget_saved(other)
+
+
+def test_no_endpoint_returns_stored_drawings_or_forgets_another_visit(app):
+    """Every event of the page (public or private), by its function: none reads rows of the store, and
+    Forget takes only the caller's own session (a server-side State), never an id from the browser."""
+    import gradio as gr
+
+    from digitpad import ui
+
+    demo = ui.build_demo()
+    for fn in demo.fns.values():
+        name = getattr(fn.fn, "__name__", "") if fn.fn else ""
+        assert name not in ("rows", "export_npz", "forget"), name  # no event calls the store's readers directly
+        if name == "forget_saved":
+            assert [type(demo.blocks[i._id] if hasattr(i, "_id") else demo.blocks[i]) for i in fn.inputs] == [gr.State]
+        outputs = [demo.blocks[o._id] if hasattr(o, "_id") else demo.blocks[o] for o in fn.outputs]
+        assert not any(isinstance(o, (gr.File, gr.DownloadButton, gr.Dataframe)) for o in outputs)
+
+
 def test_the_round_refuses_an_empty_pad(app):
     session = app.start_round(None)[0]
     empty = read(app, {"strokes": [], "width": 280, "height": 280}, "cnn", None)[0]

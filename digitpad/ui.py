@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import functools
+import html
 import itertools
 import json
 import os
@@ -10,7 +11,6 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import anyio
 import gradio as gr
 import numpy as np
 from starlette.middleware import Middleware
@@ -170,11 +170,11 @@ class DigitPad:
         if session is None or not session.saved:
             return "Nothing of yours is saved."
         if self.store is None:
-            return f"Saving is off: the store cannot be used ({self.store_problem})."
+            return f"Saving is off: the store cannot be used ({html.escape(self.store_problem)})."
         try:
             removed = self.store.forget(session.id)
         except StoreError as error:
-            return f"Could not forget them now ({error}): try again in a moment."
+            return f"Could not forget them now ({html.escape(str(error))}): try again in a moment."
         session.saved.clear()
         self._store_figure = None
         return f"Forgotten: {removed} drawing{'s' * (removed != 1)} of yours deleted from the store."
@@ -199,14 +199,14 @@ class DigitPad:
         if not consent:
             return "Not saved: saving is off until you tick the box."
         if self.store is None:
-            return f"Saving is off: the store cannot be used ({self.store_problem})."
+            return f"Saving is off: the store cannot be used ({html.escape(self.store_problem)})."
         allowed, reason = session.may_save(reading.id)
         if not allowed:
             return f"Not saved: {reason}."
         try:
             self.store.add(reading.drawing, label, reading.prediction.probabilities, session.id)
         except (StoreError, preprocess.DrawingError) as error:
-            return f"Saving is off: the store cannot be used ({error})."
+            return f"Saving is off: the store cannot be used ({html.escape(str(error))})."
         session.saved_one(reading.id)
         self._store_figure = None
         return f"Saved as a {label} ({len(session.saved)} of yours kept). Thank you!"
@@ -227,12 +227,12 @@ class DigitPad:
         """The owner-level figure: how the current models read every drawing people labelled and kept
         (measured on page load when something was saved since, not on every load)."""
         if self.store is None:
-            return f"*Saving is off: the store cannot be used ({self.store_problem}).*"
+            return f"<i>Saving is off: the store cannot be used ({html.escape(self.store_problem)}).</i>"
         if self._store_figure is None:
             try:
                 x, y, _ = self.store.rows()
             except StoreError as error:
-                return f"*Saving is off: the store cannot be used ({error}).*"
+                return f"<i>Saving is off: the store cannot be used ({html.escape(str(error))}).</i>"
             probabilities = self.predictor.predict_batch(x / 255.0) if len(y) else {}
             self._store_figure = views.store_figure(
                 len(y), {k: float((p.argmax(axis=1) == y).mean()) for k, p in probabilities.items()})
@@ -290,13 +290,15 @@ def build_demo(weights_dir=None):
     with gr.Blocks(title="DigitPad: five models read your handwriting") as demo:
         current = gr.State()  # the Reading of the drawing on the pad
         session = gr.State()  # the visitor's challenge.Session: labels, round, saves
-        gr.Markdown(
-            "# ✏️ DigitPad\nDraw a digit. Five TensorFlow models, from a one-layer perceptron to a batch-normalised "
-            "CNN, read it as you draw; compare their answers and look inside the one you pick."
-        )
+        # Plain HTML, not gr.Markdown: the page loads no Markdown renderer (its modules were 30 KB of a
+        # phone's first visit).
+        gr.HTML(
+            "<h1>✏️ DigitPad</h1><p>Draw a digit. Five TensorFlow models, from a one-layer perceptron to a "
+            "batch-normalised CNN, read it as you draw; compare their answers and look inside the one you pick.</p>",
+            elem_id="intro")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
-                prompt = gr.Markdown("", elem_id="challenge-prompt")
+                prompt = gr.HTML("", elem_id="challenge-prompt")
                 sketch = pad.DrawingPad()  # #sketchpad: a canvas, Undo and Clear (#clear); its value: the strokes
                 # On a narrow screen the answer line sits right under the pad, in view while the finger draws.
                 compact = gr.HTML("<div class='compact empty'>Draw a digit</div>", elem_id="verdict-compact")
@@ -320,8 +322,8 @@ def build_demo(weights_dir=None):
                 with gr.Column(min_width=150):
                     panels.append(gr.Label(num_top_classes=10, label=DISPLAY_NAMES[key], elem_id=f"panel-{key}",
                                            elem_classes=["panel", "selected"] if key == "cnn_batchnorm" else ["panel"]))
-                    gr.Markdown(views.accuracy_line(app.metrics.get(key)), elem_classes=["accuracy"])
-        gr.Markdown("## Which model reads your handwriting?")
+                    gr.HTML(views.accuracy_line(app.metrics.get(key)), elem_classes=["accuracy"])
+        gr.HTML("<h2>Which model reads your handwriting?</h2>")
         with gr.Row(equal_height=False):
             scoreboard = gr.HTML(views.scoreboard(Session()), elem_id="scoreboard")
             with gr.Column():
@@ -332,19 +334,19 @@ def build_demo(weights_dir=None):
                                            "visit. Nothing else. While this visit lasts, \"Forget my saved "
                                            "drawings\" deletes them; after it, nothing links them to you.")
                 forget_saved = gr.Button("Forget my saved drawings", elem_id="forget-saved", size="sm")
-                save_status = gr.Markdown("", elem_id="save-status")
-                store_figure = gr.Markdown("", elem_id="store-figure")
+                save_status = gr.HTML("", elem_id="save-status")
+                store_figure = gr.HTML("", elem_id="store-figure")
                 with gr.Row():
                     # The visitor's adaptation lives in their session only: never shared, never stored.
                     adapt_switch = gr.Checkbox(False, label="Adapt the models to my handwriting", elem_id="adapt",
                                                info="On after your first round: each model's last layer learns "
                                                     "from your labelled drawings, for this visit only.")
                     forget_adapt = gr.Button("Forget my handwriting", elem_id="adapt-forget", size="sm", scale=0)
-                adapt_status = gr.Markdown(views.adaptation_status(None), elem_id="adapt-status")
+                adapt_status = gr.HTML(views.adaptation_status(None), elem_id="adapt-status")
         with gr.Row(equal_height=False):
             round_chart = gr.HTML("", elem_id="round-chart")
             round_misses = gr.HTML("", elem_id="round-misses")
-        gr.Markdown("## Inside a model")
+        gr.HTML("<h2>Inside a model</h2>")
         with gr.Row():
             choice = gr.Dropdown([(DISPLAY_NAMES[k], k) for k in MODEL_NAMES], value="cnn_batchnorm",
                                  label="Model", elem_id="model-choice", scale=1)
@@ -409,8 +411,11 @@ CSS = """
 .example-buttons { display: flex; flex-wrap: wrap; gap: 4px; }
 .pad-example { padding: 2px; background: #fff; border: 1px solid var(--border-color-primary); border-radius: 6px;
   cursor: pointer; }
+#intro h1 { margin: 0.2rem 0 0.4rem; } #intro p { margin: 0; }
+#challenge-prompt:not(:has(h3)) { display: none; }  /* no round: no empty space above the pad */
 #verdict-compact { display: none; }
 @media (max-width: 720px) {  /* a phone: the answer line under the pad; the examples strip after it */
+  #intro h1 { font-size: 1.5rem; } #intro p { font-size: 0.85rem; line-height: 1.35; }
   #verdict-compact { display: block; }
   .compact { font-size: 0.9rem; padding: 0.35rem 0.6rem; border-radius: 8px; background: var(--block-background-fill);
              line-height: 1.5; }

@@ -270,10 +270,10 @@ def accuracy_line(result):
     """A panel's measured accuracy, pen-written digits of writers it never saw first."""
     if not result:
         return "not evaluated yet"
-    real = (f"pen writers it never saw **{result['pen_held_out_accuracy']:.1%}** · "
+    real = (f"pen writers it never saw <b>{result['pen_held_out_accuracy']:.1%}</b> · "
             if "pen_held_out_accuracy" in result else "")
     real += (f"USPS {result['usps_test_accuracy']:.1%} · " if "usps_test_accuracy" in result else "")
-    return (f"{real}MNIST test **{result['mnist_accuracy']:.2%}** · drawn MNIST {result['drawn_accuracy']:.1%} · "
+    return (f"{real}MNIST test <b>{result['mnist_accuracy']:.2%}</b> · drawn MNIST {result['drawn_accuracy']:.1%} · "
             f"{result['parameters']:,} parameters")
 
 
@@ -298,15 +298,15 @@ def scoreboard(session, asked=None):
 
 
 def adaptation_status(session):
-    """Markdown: is the visitor's adaptation on, to how many drawings, and which models it changed."""
+    """HTML: is the visitor's adaptation on, to how many drawings, and which models it changed."""
     if session is None or (session.adapted is None and not session.adapt_problem):
-        return "*The models adapt to your handwriting once you have labelled drawings (a challenge round).*"
+        return "<i>The models adapt to your handwriting once you have labelled drawings (a challenge round).</i>"
     if session.adapted is None:
-        return f"*{session.adapt_problem}*"
+        return f"<i>{html.escape(session.adapt_problem)}</i>"
     adapted = session.adapted
     changed = [DISPLAY_NAMES[k] for k in MODEL_NAMES if adapted.changed[k]]
     state = "On" if session.adapting else "Off (switch it on to use it)"
-    return (f"{state}: adapted to your **{adapted.count}** labelled drawing{'s' * (adapted.count != 1)}; "
+    return (f"{state}: adapted to your <b>{adapted.count}</b> labelled drawing{'s' * (adapted.count != 1)}; "
             + (f"changed: {', '.join(changed)}." if changed else
                "no model changed yet: a change is used only if, learned without some of your drawings, it reads "
                "them better. Draw each digit twice or more."))
@@ -341,18 +341,18 @@ def learned(predictor, adapted, key):
 
 
 def prompt(session):
-    """Markdown of the challenge's state: what to draw, or how the round went."""
+    """HTML of the challenge's state: what to draw, or how the round went."""
     if session is None or not session.order:
         return ""
     if session.in_round:
-        return f"### Draw a **{session.wanted}** ({session.asked + 1} of {len(session.order)})"
+        return f"<h3>Draw a <b>{session.wanted}</b> ({session.asked + 1} of {len(session.order)})</h3>"
     drawn, right = session.score(in_round_only=True)
     best = max(right.values())
     winners = [DISPLAY_NAMES[k] for k in MODEL_NAMES if right[k] == best]
     names = winners[0] if len(winners) == 1 else ", ".join(winners[:-1]) + " and " + winners[-1]
     if len(winners) == len(MODEL_NAMES):
         names = "All five models"
-    return f"### Round over: {names} read{'s' * (len(winners) == 1)} your handwriting best ({best} of {drawn})"
+    return f"<h3>Round over: {names} read{'s' * (len(winners) == 1)} your handwriting best ({best} of {drawn})</h3>"
 
 
 def round_summary(session):
@@ -375,8 +375,8 @@ def chart_html(image, caption):
 
 
 def store_figure(count, accuracy):
-    """Markdown: how the models do on what visitors labelled and agreed to keep."""
+    """HTML: how the models do on what visitors labelled and agreed to keep."""
     if not count:
-        return "*No labelled drawings kept yet.*"
-    scores = " · ".join(f"{DISPLAY_NAMES[k]} **{accuracy[k]:.0%}**" for k in MODEL_NAMES)
-    return f"Drawings people labelled: **{count:,}**; accuracy on them: {scores}"
+        return "<i>No labelled drawings kept yet.</i>"
+    scores = " · ".join(f"{DISPLAY_NAMES[k]} <b>{accuracy[k]:.0%}</b>" for k in MODEL_NAMES)
+    return f"Drawings people labelled: <b>{count:,}</b>; accuracy on them: {scores}"

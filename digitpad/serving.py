@@ -29,8 +29,9 @@ LARGE_WAIT_S = 0.25  # seconds for a place, else refused ("busy")
 # maximal drawings (about 20 ms each to read) must not leave an honest visitor refused.
 MAX_WAITING = 128
 MAX_BATCH = 32  # drawings read in one batch ...
-MAX_BATCH_POINTS = 2_000  # ... and points: a digit drawn in a second is 50-150; the largest drawing the
-# limits allow (5,000) is read alone, so a cheap drawing never waits behind a batch of large ones
+MAX_BATCH_POINTS = 6_000  # ... and points: a digit drawn in a second is 50-150 (a class of 25 drawing at
+# once, all waiting, fits in one batch); the largest drawings the limits allow (5,000) are read one at a
+# time, so a cheap drawing never waits behind a batch of them
 
 
 class Busy(RuntimeError):

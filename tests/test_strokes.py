@@ -121,7 +121,7 @@ def test_reader_refuses_a_second_drawing_of_the_same_visitor_and_beyond_the_wait
 
 def test_reader_batches_what_waits_final_drawings_first_then_the_cheapest_within_a_points_budget():
     async def visit():
-        gated = GatedReader(max_waiting=8, max_batch=3)
+        gated = GatedReader(max_waiting=8, max_batch=3, max_points=2_000)
         first = asyncio.ensure_future(gated.reader.read("first"))
         await asyncio.sleep(0.01)  # the reader holds "first" at the gate; the rest wait
         waiting = [asyncio.ensure_future(gated.reader.read(name, cost=cost, live=live)) for name, cost, live in
@@ -133,6 +133,7 @@ def test_reader_batches_what_waits_final_drawings_first_then_the_cheapest_within
         return gated.batches
 
     # A huge drawing (more points than a batch holds) is read alone: a digit never waits behind it.
+    # (The reader here holds 2,000 points a batch.)
     assert asyncio.run(visit()) == [["first"], ["final honest"], ["final huge"], ["live small", "live middle", "live big"]]
 
 

@@ -102,6 +102,7 @@ class Predictor:
         self.models = load_models(weights_dir)
         self.layer_names = {key: [name for name, _ in shown_layers(m)] for key, m in self.models.items()}
         self.novelty = novelty.Novelty.load(weights_dir)  # None until `python -m digitpad.novelty` fits it
+        self._heads = {key: tuple(np.asarray(w) for w in last_layer(m).weights) for key, m in self.models.items()}
         # Each model's probabilities, the features its last layer reads (what `digitpad.adapt` refits
         # that layer on) and the activations of the layers shown.
         probes = {
@@ -188,8 +189,8 @@ class Predictor:
         return {key: out[1] for key, out in self._run(images).items()}
 
     def heads(self) -> dict:
-        """{key: (kernel (d, 10), bias (10,))}: each model's last layer, as trained."""
-        return {key: tuple(np.asarray(w) for w in last_layer(m).weights) for key, m in self.models.items()}
+        """{key: (kernel (d, 10), bias (10,))}: each model's last layer, as trained (read once)."""
+        return self._heads
 
     def _run(self, images, chunk=2048):
         """The fused call on many images, a chunk at a time (bounded memory)."""

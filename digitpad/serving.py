@@ -71,7 +71,8 @@ class BatchReader:
         self._waiting = []  # heap of (live, cost, arrival, Job)
         self._arrivals = itertools.count()
         self._visitors = set()  # visitors with a drawing waiting or being read
-        self._wakeup = None  # an asyncio.Event, made in the server's own loop on first use
+        self._wakeup = None  # an asyncio.Event, made in the server's own loop on first use ...
+        self._dispatchers = []  # ... with the tasks that read the batches
 
     async def read(self, drawing, layers_of=None, visitor=None, cost=0, live=False, shown=None):
         """What `read_batch` makes of the drawing; `Busy` at once when the bounds are reached."""

@@ -113,8 +113,9 @@ class DigitPad:
 
     def inspect(self, reading, key, layer_name):
         """"Inside a model" for the chosen model and layer, from the session's Prediction."""
-        prediction = reading.prediction if reading is not None else Prediction(np.zeros((28, 28), np.float32), message="Draw a digit")
-        return views.inside(self.predictor, prediction, key, layer_name)
+        if reading is None:
+            return views.inside(None, Prediction(np.zeros((28, 28), np.float32), message="Draw a digit"), key, None)
+        return views.inside(self.predictor, reading.prediction, key, layer_name)
 
     def predict(self, drawing):
         """Five probability panels and the agreement summary: the `predict` API (a sketchpad value or an
@@ -221,7 +222,7 @@ class DigitPad:
         chart, misses = views.round_summary(session) if over else ("", "")
         return (session, views.prompt(session), gr.Button(visible=session.in_round), views.scoreboard(session),
                 status, chart, misses, self.store_summary(),
-                session.adapt_switched_on, views.adaptation_status(session), views.learned(self.predictor, session.adapted, key))
+                session.adapt_switched_on, views.adaptation_status(session), self.learned_view(session, key))
 
     def store_summary(self):
         """The owner-level figure: how the current models read every drawing people labelled and kept

@@ -6,6 +6,7 @@ only places their results.
 
 import functools
 import html
+from dataclasses import replace
 
 import numpy as np
 
@@ -64,16 +65,15 @@ def panel_data(prediction, as_trained=None):
 
 def adapted_views(prediction, adapted, points):
     """The panels and verdict of the adapted models (`adapt.Adapted`) for a drawing read as trained."""
-    from dataclasses import replace
-
     probabilities = {key: p[0] for key, p in adapted.apply(prediction.features).items()}
     shown = replace(prediction, probabilities=probabilities)
     changed = [DISPLAY_NAMES[k] for k in MODEL_NAMES if adapted.changed[k]]
     note = (f"<div class='adapted-note'>Adapted to your {adapted.count} labelled drawing"
             f"{'s' * (adapted.count != 1)}: {', '.join(changed) if changed else 'no model yet'} "
             f"{'changed' if changed else '(a change must first read your held-back drawings better)'}.</div>")
-    return (*panel_data(shown, prediction.probabilities), stamped(agreement(shown)[1] + note, points),
-            stamped(compact(shown, adapted.count), points))
+    state, verdict = agreement(shown)
+    return (*panel_data(shown, prediction.probabilities), stamped(verdict + note, points),
+            stamped(compact(shown, state, adapted.count), points))
 
 
 def readings(prediction):
@@ -114,13 +114,18 @@ def agreement(prediction):
     return state, f"<div class='verdict {state}'>{text}</div><div class='chips'>{chips}</div>"
 
 
-def _number_agreement(prediction):
-    read = readings(prediction)
-    chips = "".join(f"<span class='chip'>{DISPLAY_NAMES[k]}: <b>{read[k]}</b></span>" for k in MODEL_NAMES)
+def majority(read):
+    """(the reading most models give, [the models giving it]) of {key: reading}."""
     counts = {}
     for key in MODEL_NAMES:
         counts.setdefault(read[key], []).append(key)
-    most, agreeing = max(counts.items(), key=lambda item: len(item[1]))
+    return max(counts.items(), key=lambda item: len(item[1]))
+
+
+def _number_agreement(prediction):
+    read = readings(prediction)
+    chips = "".join(f"<span class='chip'>{DISPLAY_NAMES[k]}: <b>{read[k]}</b></span>" for k in MODEL_NAMES)
+    most, agreeing = majority(read)
     others = [k for k in MODEL_NAMES if read[k] != most]
     if not prediction.is_digit:
         state, text = "notdigit", (f"Read as the number <b>{most}</b>, but some of it is not like any digit the "
@@ -209,8 +214,9 @@ def drawing_views(predictor, prediction, points, inspect=None):
     with the drawing's `points`; and "Inside a model" for `inspect` (model key, layer name), or None (a
     live drawing: it waits for the pen to lift)."""
     seen_view = seen(prediction) if prediction.probabilities else empty_seen()
-    return (*panel_data(prediction), stamped(agreement(prediction)[1], points),
-            stamped(compact(prediction), points), stamped(seen_view, points),
+    state, verdict = agreement(prediction)
+    return (*panel_data(prediction), stamped(verdict, points),
+            stamped(compact(prediction, state), points), stamped(seen_view, points),
             None if inspect is None else inside(predictor, prediction, *inspect, points))
 
 
@@ -218,15 +224,13 @@ SHORT_NAMES = {"perceptron": "Perceptron", "mlp": "MLP", "mlp_dropout": "MLP+dro
                "cnn_batchnorm": "CNN+BN"}
 
 
-def compact(prediction, adapted_count=None):
-    """HTML of the answer line a phone shows right under the pad: the verdict in a few words and each
-    model's digit with its confidence, on one or two lines."""
-    state, _ = agreement(prediction)
+def compact(prediction, state, adapted_count=None):
+    """HTML of the answer line a phone shows right under the pad: the verdict (its `state`, from
+    `agreement`) in a few words and each model's digit with its confidence, on one or two lines."""
     if state == "empty":
         return f"<div class='compact empty'>{html.escape(prediction.message)}</div>"
     read = readings(prediction)
-    counts = [list(read.values()).count(r) for r in read.values()]
-    most = list(read.values())[int(np.argmax(counts))]
+    most, _ = majority(read)
     head = {"agree": f"All five: <b>{most}</b>", "disagree": f"Mostly <b>{most}</b>",
             "unsure": "Not sure it is a digit", "notdigit": "Not like a digit"}[state]
     if adapted_count:
@@ -324,9 +328,8 @@ def learned(predictor, adapted, key):
         return (f"<p class='learned-note'>{name} is used as trained: refitted without some of your "
                 f"{adapted.count} drawings, it did not read them better. More drawings may show a change that helps.</p>")
     if key == "perceptron":
-        trained, now = predictor.heads()[key][0], adapted.heads[key].kernel
-        items = [figure([plots.png_uri(plots.weights(trained[:, d].reshape(28, 28))),
-                         plots.png_uri(plots.weights(now[:, d].reshape(28, 28)))],
+        now = adapted.heads[key].kernel  # the perceptron's one layer: its templates as trained are drawn once
+        items = [figure([weight_picture(predictor.models[key], d), plots.png_uri(plots.weights(now[:, d].reshape(28, 28)))],
                         f"{d}: as trained | adapted", 84) for d in range(10)]
         return (f"<p class='learned-note'><b>What adapting to your {adapted.count} drawings changed</b>: the "
                 f"perceptron's template of each digit, as trained and adapted to you.</p>{grid(items)}")

@@ -7,8 +7,8 @@ batches of `serving.BatchReader` go to a process of their own, which reads them 
 Predictions back; with one core (a pinned server, a 1-vCPU container) they are read in the server's
 own process, where the hand-over would only cost.
 
-The worker loads TensorFlow and the models again: about 450 MB more (measured by the capacity
-benchmark's resident memory of both processes).
+The worker loads TensorFlow and the models again: 619 MB resident beside the server's 708 MB
+(`python app.py` at rest on this machine, measured with ps).
 """
 
 import asyncio
@@ -140,13 +140,6 @@ class WorkerReader:
             self._start()
             for answer in lost:
                 answer.set_exception(RuntimeError(STOPPED))
-
-    def close(self):
-        self._socket.close()  # the worker reads the end of its pipe and stops
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 class LocalReader:

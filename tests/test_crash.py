@@ -27,7 +27,6 @@ def visitor(v):
             print(saved, flush=True)
 threads = [threading.Thread(target=visitor, args=(v,), daemon=True) for v in range(16)]
 for t in threads: t.start()
-print("started", flush=True)
 for t in threads: t.join()
 """
 

@@ -10,15 +10,20 @@ final drawing.
 """
 
 import argparse
+import statistics
 import time
 
 from benchmarks.browser import CHROMIUM, FLAGS, DelayingProxy, benchmark_digits, hand_path
-from benchmarks.server import APP, machine, start_server, stop
+from benchmarks.capacity import hand_digits, warm
+from benchmarks.server import APP, machine, noop_command, read_index, start_server, stop
+from digitpad.pad import CLEAR_PAD
 
 PHONES = {"390x844": (390, 844), "360x640": (360, 640)}
 RTT_S = 0.150
 DOWNLINK = 1.6e6 / 8  # bytes a second
-TARGETS = {"ready_s": 3.0, "bytes": 0.45e6, "answer_s": 0.3 + RTT_S}
+# Issue 22's targets for the answer after the lift (median 0.15 s, p95 0.3 s) plus the link's round trip.
+TARGETS = {"ready_s": 3.0, "bytes": 0.45e6, "answer_median_s": 0.15 + RTT_S, "answer_worst_s": 0.3 + RTT_S}
+DIGITS = 6  # drawn on each phone: the first only warms the page (as in benchmarks.browser), then five timed
 ANSWER = "#verdict-compact"
 
 
@@ -39,7 +44,50 @@ def touch_draw(page, value):
     return time.perf_counter()
 
 
-def visit(browser, url, size, digit):
+def answer_after_lift(page, digit, answer=ANSWER):
+    """Seconds from the finger's lift until `answer` shows the final drawing (None: not within 10 s)."""
+    lifted = touch_draw(page, digit)
+    points = page.evaluate("document.querySelector('#sketchpad canvas').dataset.points")
+    try:
+        page.wait_for_function(f"document.querySelector('{answer} [data-points]')?.dataset.points === '{points}'",
+                               timeout=10_000)
+    except Exception:  # counted as missing, the run goes on
+        return None
+    return time.perf_counter() - lifted
+
+
+def answers(page, digits, answer=ANSWER):
+    """Seconds after the lift for each digit but the first (it warms the page), the pad cleared between."""
+    waits = []
+    for i, digit in enumerate(digits):
+        if i:
+            page.evaluate(CLEAR_PAD)  # as the pad's Clear button does when tapped
+            page.wait_for_function(f"document.querySelector('{answer} [data-points]')?.dataset.points === '0'",
+                                   timeout=10_000)
+        waits.append(answer_after_lift(page, digit, answer))
+    return waits[1:]
+
+
+def noop_floor(browser, digits):
+    """The same phone, link and pad against the no-op pad app (`benchmarks.server --noop pad`): what the
+    link itself costs a drawing's answer."""
+    process, url, _, _ = start_server(noop_command("pad"))
+    proxy = DelayingProxy(int(url.rsplit(":", 1)[1].strip("/")), RTT_S / 2, DOWNLINK)
+    try:
+        context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3,
+                                      is_mobile=True, has_touch=True)
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{proxy.port}/")
+        page.locator("#sketchpad canvas[data-ready]").wait_for(timeout=60_000)
+        waits = answers(page, digits, "#noop-output")
+        context.close()
+        return waits
+    finally:
+        proxy.close()
+        stop(process)
+
+
+def visit(browser, url, size, digits):
     """One phone: first and second visit, transfer, and the answer line after a finger-drawn digit."""
     width, height = PHONES[size]
     context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=3,
@@ -63,14 +111,7 @@ def visit(browser, url, size, digit):
                            timeout=60_000)
     time.sleep(1.0)  # the models load in the background: a first drawing is not what is measured
     scrolled = page.evaluate("window.scrollY")
-    lifted = touch_draw(page, digit)
-    points = page.evaluate("document.querySelector('#sketchpad canvas').dataset.points")
-    try:
-        page.wait_for_function(f"document.querySelector('{ANSWER} [data-points]')?.dataset.points === '{points}'",
-                               timeout=10_000)
-        result["answer_s"] = time.perf_counter() - lifted
-    except Exception:  # counted as missing, the run goes on
-        result["answer_s"] = None
+    result["answers_s"] = answers(page, digits)
     box = page.locator(ANSWER).bounding_box()
     result["in_view"] = bool(box and box["y"] >= 0 and box["y"] + box["height"] <= height
                              and page.evaluate("window.scrollY") == scrolled)
@@ -85,8 +126,9 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args(argv)
-    digit = benchmark_digits(3)[1][1]
+    digits = [value for _, value in benchmark_digits(DIGITS)]
     process, url, _, _ = start_server(APP)
+    warm(url, read_index(url), hand_digits())  # a visitor meets a running app, not one loading its models
     proxy = DelayingProxy(int(url.rsplit(":", 1)[1].strip("/")), RTT_S / 2, DOWNLINK)
     shaped = f"http://127.0.0.1:{proxy.port}/"
     print(f"DigitPad on a phone, headless Chromium on {machine()}, through a proxy of {RTT_S * 1000:.0f} ms round "
@@ -96,14 +138,24 @@ def main(argv=None):
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             for size in PHONES:
-                r = visit(browser, shaped, size, digit)
-                answer = "missing" if r["answer_s"] is None else f"{r['answer_s']:.3f} s"
+                r = visit(browser, shaped, size, digits)
+                answered = [a for a in r["answers_s"] if a is not None]
+                timed = len(answered) == len(r["answers_s"])
+                median, worst = (statistics.median(answered), max(answered)) if timed else (None, None)
+                answer = (f"median {median:.3f} s, slowest {worst:.3f} s" if timed else
+                          f"{len(r['answers_s']) - len(answered)} of {len(r['answers_s'])} missing")
                 print(f"{size}: pad ready {r['first_ready_s']:.2f} s first visit, {r['second_ready_s']:.2f} s second; "
                       f"{r['bytes'] / 1e6:.2f} MB in {r['responses']} responses (largest: "
                       f"{', '.join(f'{name} {b / 1e3:.0f} KB' for b, name in r['largest'])}); answer line in view: "
-                      f"{r['in_view']}, every model's digit: {r['digits_shown']}, final drawing {answer} after the lift")
+                      f"{r['in_view']}, every model's digit: {r['digits_shown']}; the final drawing shown {answer} "
+                      f"after the lift ({len(r['answers_s'])} digits)")
                 ok &= (r["first_ready_s"] <= TARGETS["ready_s"] and r["bytes"] <= TARGETS["bytes"] and r["in_view"]
-                       and r["digits_shown"] and r["answer_s"] is not None and r["answer_s"] <= TARGETS["answer_s"])
+                       and r["digits_shown"] and timed and median <= TARGETS["answer_median_s"]
+                       and worst <= TARGETS["answer_worst_s"])
+            floor = [a for a in noop_floor(browser, digits) if a is not None]
+            if floor:
+                print(f"no-op pad app, same link, 390x844: the final drawing shown median {statistics.median(floor):.3f} s, "
+                      f"slowest {max(floor):.3f} s after the lift ({len(floor)} digits)")
             browser.close()
     finally:
         proxy.close()

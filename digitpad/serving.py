@@ -18,7 +18,6 @@ import itertools
 import json
 from typing import NamedTuple
 
-from starlette.middleware.gzip import GZipMiddleware
 
 MAX_BODY = 128 << 10  # bytes: the largest drawing the stroke limits allow is about 70 KB of JSON
 DRAIN = 64 << 20  # bytes: a refused body up to this size is read and dropped, so its sender reads why
@@ -187,21 +186,6 @@ class BodyLimit:
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
-
-
-class PageCompression:
-    """ASGI middleware: the page's own HTML gzip-compressed (about 140 KB with Gradio's config inlined,
-    a fifth of that compressed: most of a phone's first wait on a slow link). Gradio compresses its
-    files by their extension, and the page's path has none. Nothing else is touched: the pad's answers
-    are small, and compressing them would cost the server's core on every drawing."""
-
-    def __init__(self, app):
-        self.app, self.gzip = app, GZipMiddleware(app, minimum_size=1024)
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"] in ("", "/") and scope.get("method") == "GET":
-            return await self.gzip(scope, receive, send)
-        return await self.app(scope, receive, send)
 
 
 class _TooLarge(Exception):

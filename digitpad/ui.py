@@ -20,8 +20,9 @@ from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_wei
 from digitpad.challenge import Session
 from digitpad.drawings import DrawingStore, StoreError
 from digitpad.prediction import Prediction
-from digitpad.serving import BatchReader, BodyLimit, Busy, PageCompression
+from digitpad.serving import BatchReader, BodyLimit, Busy
 from digitpad.sketchpad import drawing_pad
+from digitpad.transfer import Transfer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "pen_digits.json"  # real pen-written digits (digitpad.unipen)
@@ -448,4 +449,4 @@ THEME = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "-apple-system", "Seg
 # Request bodies are bounded before they are read (the pad's strokes skip the queue and its limits), and
 # the page's HTML is compressed.
 LAUNCH_OPTIONS = {"css": CSS, "theme": THEME,
-                  "app_kwargs": {"middleware": [Middleware(BodyLimit), Middleware(PageCompression)]}}
+                  "app_kwargs": {"middleware": [Middleware(BodyLimit), Middleware(Transfer)]}}

@@ -115,3 +115,49 @@ def test_a_flood_of_large_drawings_is_turned_away_at_the_door_while_pages_and_di
         for thread in threads:
             thread.join()
     assert set(statuses) <= {200, 503} and 503 in statuses  # some turned away at once, none failed
+
+
+# ---------------------------------------------------------------- what a slow link carries (digitpad.transfer)
+
+
+def fetch(url, data=None, gzip_ok=True):
+    import urllib.request
+
+    headers = {"Content-Type": "application/json", **({"Accept-Encoding": "gzip"} if gzip_ok else {})}
+    with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers), timeout=30) as response:
+        return response.headers.get("Content-Encoding"), response.read()
+
+
+def test_the_page_announces_every_module_it_needs_and_each_is_served(app_url):
+    import gzip
+    import re
+
+    encoding, body = fetch(app_url)
+    assert encoding == "gzip"
+    page = gzip.decompress(body).decode()
+    head = page[:page.index("window.gradio_config")]
+    hinted = re.findall(r'<link rel="(?:modulepreload|preload)"[^>]*href="\./([^"]+)"', head)
+    names = [h.rsplit("/", 1)[-1] for h in hinted]
+    # the chain: the entry, the app, Blocks, and the component modules of the page's types (the pad's gr.HTML)
+    from digitpad.transfer import _component_modules
+    modules, _ = _component_modules()
+    for needed in ("index-", "Index-", "Blocks-", modules["html"], modules["label"], "theme.css"):
+        assert any(name.startswith(needed) for name in names), needed
+    assert modules["imageeditor"] not in names  # the hidden API input is never loaded by the page
+    for path in hinted:  # each hint names a file the server has
+        assert fetch(app_url + path, gzip_ok=False)[1]
+    assert fetch(app_url, gzip_ok=False)[0] is None  # a client that does not accept gzip gets the page as is
+
+
+def test_a_lifted_pens_answer_is_sent_compressed(app_url, pen_values):
+    import gzip
+    import json
+
+    from benchmarks.server import pad_body
+
+    body = pad_body(app_url, pen_values[4], "compressed-answer")
+    encoding, answer = fetch(app_url + "gradio_api/run/predict", body)
+    assert encoding == "gzip"
+    plain = gzip.decompress(answer)
+    assert len(answer) < 0.6 * len(plain)
+    assert "<b>4</b>" in json.loads(plain)["data"][6]  # the verdict

@@ -29,13 +29,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(command, timeout=120):
-    """(process, url, start time, cold start seconds): start a Gradio server, wait until its page answers."""
+def start_server(command, timeout=120, log=None):
+    """(process, url, start time, cold start seconds): start a Gradio server, wait until its page answers.
+    Its output goes to the file `log`, if given."""
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
            "GRADIO_ANALYTICS_ENABLED": "False", "TF_CPP_MIN_LOG_LEVEL": "2"}
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    output = open(log, "w") if log else subprocess.DEVNULL
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     while time.perf_counter() - start < timeout:
         if process.poll() is not None:

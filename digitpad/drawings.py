@@ -28,6 +28,7 @@ from digitpad.catalog import MODEL_NAMES
 
 DEFAULT_URL = "sqlite:///data/drawings.sqlite"
 THUMBNAIL = 128  # px: the longer side of the drawing as kept
+SCHEMA_LOCK = 0x64696769  # PostgreSQL advisory lock id ("digi") held while the schema is made
 SQLITE_TIMEOUT = 5.0  # s a writer waits for another process' write before giving up
 
 metadata = sa.MetaData()
@@ -55,8 +56,7 @@ class DrawingStore:
         self._write = threading.Lock()  # one writer at a time in this process (SQLite allows one anyway)
         try:
             self.engine = _engine(self.url)
-            metadata.create_all(self.engine)
-            _add_strokes_column(self.engine)
+            _create_schema(self.engine)
         except (sa.exc.SQLAlchemyError, OSError) as error:
             raise StoreError(_reason(error)) from None
 
@@ -149,10 +149,15 @@ class DrawingStore:
             raise StoreError(_reason(error)) from None
 
 
-def _add_strokes_column(engine):
-    """A store made before strokes were kept gets their column (its old rows keep none)."""
-    if "strokes" not in {column["name"] for column in sa.inspect(engine).get_columns("drawings")}:
-        with engine.begin() as connection:
+def _create_schema(engine):
+    """The table, made once however many replicas start at the same moment (on PostgreSQL two racing
+    CREATE TABLEs fail on the catalog's unique index, so the replicas take turns under a lock), and a
+    store made before strokes were kept given their column (its old rows keep none)."""
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+        metadata.create_all(connection)
+        if "strokes" not in {column["name"] for column in sa.inspect(connection).get_columns("drawings")}:
             connection.execute(sa.text("ALTER TABLE drawings ADD COLUMN strokes JSON"))
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from digitpad.transfer import Transfer
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "pen_digits.json"  # real pen-written digits (digitpad.unipen)
 MAX_QUEUE = 64  # requests waiting at once, all events together
+STORE_RECOUNT_S = 300  # the store's figure counts every stored drawing again at most this often
 
 # ---------------------------------------------------------------- the app's state and handlers
 
@@ -62,7 +64,11 @@ class DigitPad:
             self.store, self.store_problem = DrawingStore(), ""
         except StoreError as error:
             self.store, self.store_problem = None, str(error)
-        self._store_figure = None  # the owner-level figure, measured again after each save
+        # The owner-level figure's tally: (drawings, {model: read right}) over every stored drawing, as
+        # the current models read them. Counted in full at most every STORE_RECOUNT_S (other replicas
+        # save too), and a save here adds its own drawing: reading the whole store again on every
+        # label made each label slower as the store grew, and a class's labels queued behind it.
+        self._tally, self._tallied_at, self._tally_lock = None, 0.0, threading.Lock()
         # The pad's requests skip the queue: the reader bounds the work they start, and batches it, in a
         # worker process where there is a core for it.
         self.worker = workers.WorkerReader(weights_dir) if workers.wants_worker() else None
@@ -178,7 +184,7 @@ class DigitPad:
         except StoreError as error:
             return f"Could not forget them now ({html.escape(str(error))}): try again in a moment."
         session.saved.clear()
-        self._store_figure = None
+        self._tally = None  # counted again in full
         return f"Forgotten: {removed} drawing{'s' * (removed != 1)} of yours deleted from the store."
 
     def switch_adaptation(self, session, on, key="cnn_batchnorm"):
@@ -210,7 +216,11 @@ class DigitPad:
         except (StoreError, preprocess.DrawingError) as error:
             return f"Saving is off: the store cannot be used ({html.escape(str(error))})."
         session.saved_one(reading.id)
-        self._store_figure = None
+        with self._tally_lock:
+            if self._tally is not None:
+                count, right = self._tally
+                read = reading.prediction.probabilities
+                self._tally = (count + 1, {k: right.get(k, 0) + int(np.argmax(read[k]) == label) for k in MODEL_NAMES})
         return f"Saved as a {label} ({len(session.saved)} of yours kept). Thank you!"
 
     labelled_outputs = ("session", "prompt", "next", "scoreboard", "save status", "round chart", "round misses",
@@ -226,19 +236,20 @@ class DigitPad:
                 session.adapt_switched_on, views.adaptation_status(session), self.learned_view(session, key))
 
     def store_summary(self):
-        """The owner-level figure: how the current models read every drawing people labelled and kept
-        (measured on page load when something was saved since, not on every load)."""
+        """The owner-level figure: how the current models read every drawing people labelled and kept."""
         if self.store is None:
             return f"<i>Saving is off: the store cannot be used ({html.escape(self.store_problem)}).</i>"
-        if self._store_figure is None:
+        if self._tally is None or time.monotonic() - self._tallied_at > STORE_RECOUNT_S:
             try:
                 x, y, _ = self.store.rows()
             except StoreError as error:
                 return f"<i>Saving is off: the store cannot be used ({html.escape(str(error))}).</i>"
             probabilities = self.predictor.predict_batch(x / 255.0) if len(y) else {}
-            self._store_figure = views.store_figure(
-                len(y), {k: float((p.argmax(axis=1) == y).mean()) for k, p in probabilities.items()})
-        return self._store_figure
+            with self._tally_lock:
+                self._tally = (len(y), {k: int((p.argmax(axis=1) == y).sum()) for k, p in probabilities.items()})
+                self._tallied_at = time.monotonic()
+        count, right = self._tally
+        return views.store_figure(count, {k: r / count for k, r in right.items()} if count else {})
 
     def _insight(self, key):
         """The chosen model's test-set views, as inline HTML (no component of their own to load, no file to
@@ -424,6 +435,10 @@ CSS = """
   .compact.agree { background: #e6f6ea; } .compact.disagree { background: #fff4dc; } .compact.unsure, .compact.notdigit { background: #fde8e8; }
   .compact span { white-space: nowrap; margin-right: 0.35rem; } .compact-head { font-size: 1.05rem; }
 }
+#server-lost { position: fixed; top: 0; left: 0; right: 0; z-index: 1000; padding: 0.7rem 1rem; background: #b91c1c; font-family: var(--font);
+  color: #fff; font-size: 1rem; text-align: center; }
+#server-lost button { margin-left: 0.6rem; padding: 2px 12px; border-radius: 6px; border: 0; background: #fff;
+  color: #b91c1c; font-weight: 600; cursor: pointer; }
 .verdict { font-size: 1.15rem; padding: 0.6rem 0.8rem; border-radius: 8px; background: var(--block-background-fill); }
 .verdict.agree { background: #e6f6ea; } .verdict.disagree { background: #fff4dc; }
 .verdict.unsure, .verdict.notdigit { background: #fde8e8; }
@@ -446,7 +461,40 @@ CSS = """
 # Google fonts were 161 KB of a phone's first visit).
 THEME = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
                        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"])
+# When the server that holds the visit stops answering (it restarted, or a replica behind a load balancer
+# died: nginx answers 502 with a message, see deploy/nginx.conf), Gradio's page would sit still with the
+# last answer. Every call the page makes is watched: a gateway error or a refused connection puts a bar
+# on top that says so, with a Reload button (a reload starts a new visit, on a server that answers).
+SERVER_LOST_JS = """() => {
+  const fallback = 'The server stopped answering. Reload the page to go on (saved drawings are kept).';
+  function show(text) {
+    let bar = document.getElementById('server-lost');
+    if (!bar) {
+      bar = document.createElement('div');
+      bar.id = 'server-lost'; bar.setAttribute('role', 'alert');
+      bar.innerHTML = '<span></span> <button type="button">Reload</button>';
+      bar.querySelector('button').addEventListener('click', () => location.reload());
+      document.body.appendChild(bar);
+    }
+    bar.querySelector('span').textContent = text;
+  }
+  const original = window.fetch.bind(window);
+  window.fetch = async (resource, init) => {
+    const api = String(resource && resource.url ? resource.url : resource).includes('/gradio_api/');
+    let response;
+    try {
+      response = await original(resource, init);
+    } catch (error) {
+      if (api && !(error && error.name === 'AbortError')) show(fallback);
+      throw error;
+    }
+    if (api && [502, 503, 504].includes(response.status)) {
+      response.clone().json().then(body => show(body.error || fallback), () => show(fallback));
+    }
+    return response;
+  };
+}"""
 # Request bodies are bounded before they are read (the pad's strokes skip the queue and its limits), and
-# the page's HTML is compressed.
-LAUNCH_OPTIONS = {"css": CSS, "theme": THEME,
+# what a slow link carries is made small (digitpad.transfer).
+LAUNCH_OPTIONS = {"css": CSS, "theme": THEME, "js": SERVER_LOST_JS,
                   "app_kwargs": {"middleware": [Middleware(BodyLimit), Middleware(Transfer)]}}

@@ -1,5 +1,7 @@
 import asyncio
 import os
+import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -76,6 +78,44 @@ def app_url():
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **ui.LAUNCH_OPTIONS)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
+
+
+def _postgres_binaries():
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL server on a Unix socket, or skip (fail under CI) saying why."""
+    if os.environ.get("DIGITPAD_TEST_POSTGRES"):
+        yield os.environ["DIGITPAD_TEST_POSTGRES"]
+        return
+    binaries = _postgres_binaries()
+    reason = None if binaries else "PostgreSQL is not installed (apt-get install postgresql)"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        reason = "the psycopg driver is not installed (pip install 'psycopg[binary]')"
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: .ci/run must provide it", pytrace=False)
+        pytest.skip(reason)
+    folder = Path(tempfile.mkdtemp(prefix="digitpad-pg-"))
+    # PostgreSQL refuses to run as root: as root, run it as the postgres user the package created.
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(folder, "postgres")
+    data = folder / "data"
+    run = lambda *command: subprocess.run([*as_user, *command], check=True, capture_output=True, timeout=120)  # noqa: E731
+    run(str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "digitpad")
+    run(str(binaries / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"),
+        "-o", f"-k {folder} -c listen_addresses='' -p 5499", "start")
+    try:
+        yield f"postgresql+psycopg://digitpad@/postgres?host={folder}&port=5499"
+    finally:
+        run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_sessionfinish():

@@ -2,11 +2,8 @@
 and `evaluate --drawings` on a store built here. Against SQLite always, and against a real PostgreSQL
 server (Debian's postgresql, started here; under CI it must be there)."""
 
-import os
 import shutil
 import sqlite3
-import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
@@ -28,44 +25,6 @@ def probabilities(top):
 
 
 # ---------------------------------------------------------------- the servers
-
-
-def _postgres_binaries():
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return found[-1].parent if found else None
-
-
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A throwaway PostgreSQL server on a Unix socket, or skip (fail under CI) saying why."""
-    if os.environ.get("DIGITPAD_TEST_POSTGRES"):
-        yield os.environ["DIGITPAD_TEST_POSTGRES"]
-        return
-    binaries = _postgres_binaries()
-    reason = None if binaries else "PostgreSQL is not installed (apt-get install postgresql)"
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        reason = "the psycopg driver is not installed (pip install 'psycopg[binary]')"
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}: .ci/run must provide it", pytrace=False)
-        pytest.skip(reason)
-    folder = Path(tempfile.mkdtemp(prefix="digitpad-pg-"))
-    # PostgreSQL refuses to run as root: as root, run it as the postgres user the package created.
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(folder, "postgres")
-    data = folder / "data"
-    run = lambda *command: subprocess.run([*as_user, *command], check=True, capture_output=True, timeout=120)  # noqa: E731
-    run(str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "digitpad")
-    run(str(binaries / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"),
-        "-o", f"-k {folder} -c listen_addresses='' -p 5499", "start")
-    try:
-        yield f"postgresql+psycopg://digitpad@/postgres?host={folder}&port=5499"
-    finally:
-        run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
@@ -159,6 +118,35 @@ def test_sixteen_writers_lose_and_duplicate_nothing(store, digits):
         ids = [row[0] for row in connection.exec_driver_sql("SELECT id FROM drawings")]
         sessions = connection.exec_driver_sql("SELECT session, COUNT(*) FROM drawings GROUP BY session").all()
     assert len(set(ids)) == 800 and sorted(count for _, count in sessions) == [50] * 16
+
+
+@pytest.mark.slow
+def test_replicas_starting_at_once_make_the_schema_once(postgres_url):
+    """Eight stores opened at the same moment on an empty PostgreSQL database (replicas started
+    together): none fails (two racing CREATE TABLEs would), and there is one table."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql("DROP DATABASE IF EXISTS replicas_at_once")
+        connection.exec_driver_sql("CREATE DATABASE replicas_at_once")
+    url = postgres_url.replace("/postgres?", "/replicas_at_once?")
+    start, errors = threading.Barrier(8), []
+
+    def open_store():
+        start.wait()
+        try:
+            DrawingStore(url).engine.dispose()
+        except StoreError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_store) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert DrawingStore(url).count() == 0
 
 
 def test_bad_rows_are_refused(store, digits):

@@ -150,6 +150,26 @@ def test_a_correction_scores_the_drawing_and_is_kept_only_with_consent(app, pen_
     assert "Drawings people labelled" in figure
 
 
+def test_the_stores_figure_counts_each_save_without_reading_the_store_again(app, pen_values, monkeypatch):
+    """A save adds its own drawing to the figure's tally; the whole store is read again only after
+    STORE_RECOUNT_S (other replicas save too), and then agrees with the tally."""
+    import re
+
+    from digitpad import ui
+
+    count = lambda figure: int(re.search(r"labelled: <b>([\d,]+)</b>", figure).group(1).replace(",", ""))  # noqa: E731
+    app.store_summary()
+    before = count(app.store_summary())
+    rows = app.store.rows
+    monkeypatch.setattr(app.store, "rows", lambda: pytest.fail("the store was read again on a label"))
+    reading = read(app, pen_values[4], "cnn_batchnorm", None)[0]
+    figure = app.correct(None, reading, "4", True)[7]
+    assert count(figure) == before + 1 == app.store.count()
+    monkeypatch.setattr(app.store, "rows", rows)
+    monkeypatch.setattr(ui, "STORE_RECOUNT_S", -1)
+    assert app.store_summary() == figure  # counted again in full: the same
+
+
 def test_forget_my_saved_drawings_deletes_this_visits_only(app, pen_values):
     import time
 

@@ -161,3 +161,31 @@ def test_a_lifted_pens_answer_is_sent_compressed(app_url, pen_values):
     plain = gzip.decompress(answer)
     assert len(answer) < 0.6 * len(plain)
     assert "<b>4</b>" in json.loads(plain)["data"][6]  # the verdict
+
+
+# ---------------------------------------------------------------- nobody reads or forgets another visitor's drawings
+
+
+def test_no_endpoint_gives_out_stored_drawings_or_forgets_another_visit(client, app_url):
+    """What the app answers, as a caller sees it: the public API (gradio_client's view_api) is the two
+    readings of a drawing; and every event of /config, private ones included, by its fn_index: none
+    sends a file, a table or a download (what stored drawings would go out as), and Forget takes only
+    the caller's own session (a State kept on the server), never a value the browser could choose.
+    (tests/test_ui.py checks the same events by the functions they call.)"""
+    import json
+    import urllib.request
+
+    api = client.view_api(return_format="dict", print_info=False)
+    assert set(api["named_endpoints"]) == {"/predict", "/predict_strokes"} and not api["unnamed_endpoints"]
+    with urllib.request.urlopen(app_url + "config") as response:
+        config = json.load(response)
+    types = {c["id"]: c["type"] for c in config["components"]}
+    names = {c["id"]: c["props"].get("elem_id") for c in config["components"]}
+    forget = []
+    for fn_index, event in enumerate(config["dependencies"]):
+        sent = {types[o] for o in event["outputs"]}
+        assert not sent & {"file", "downloadbutton", "dataframe", "json", "gallery", "dataset"}, (fn_index, sent)
+        if any(names.get(target) == "forget-saved" for target, _ in event["targets"]):
+            forget.append(fn_index)
+            assert [types[i] for i in event["inputs"]] == ["state"], (fn_index, event["inputs"])
+    assert len(forget) == 1

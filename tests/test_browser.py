@@ -164,6 +164,12 @@ def test_phone_drawing_with_a_finger_does_not_scroll_the_page(browser, app_url):
     shows_final_drawing(page)
     expect(top_guess(page, "cnn_batchnorm")).to_have_text("7")
     assert page.evaluate("window.scrollY") == scrolled
+    # The answer line, where the finger is: fully on screen, without scrolling, every model's digit in it.
+    answer = page.locator("#verdict-compact")
+    expect(answer.locator("[data-points]")).to_have_attribute("data-points", canvas.get_attribute("data-points"))
+    box = answer.bounding_box()
+    assert box and 0 <= box["y"] and box["y"] + box["height"] <= 844, box
+    assert answer.locator("b").count() >= 6 and "7" in answer.inner_text()
     page.screenshot(path=ARTIFACTS / "browser-phone.png", full_page=False)
     context.close()
 

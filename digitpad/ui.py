@@ -488,7 +488,7 @@ SERVER_LOST_JS = """() => {
       if (api && !(error && error.name === 'AbortError')) show(fallback);
       throw error;
     }
-    if (api && [502, 503, 504].includes(response.status)) {
+    if (api && [502, 504].includes(response.status)) {  // a gateway's: the server behind it is gone
       response.clone().json().then(body => show(body.error || fallback), () => show(fallback));
     }
     return response;

@@ -142,6 +142,7 @@ class DigitPad:
         if not session.in_round or reading is None or reading.drawing is None:
             gr.Warning(f"Draw a {session.wanted} first." if session.in_round else "Start a round first.")
             return (gr.skip(),) * len(self.labelled_outputs)
+        _check_lifted(reading)
         if reading.prediction.digits:
             gr.Warning(f"The pad holds a number: draw just a {session.wanted}.")
             return (gr.skip(),) * len(self.labelled_outputs)
@@ -157,6 +158,7 @@ class DigitPad:
             if digit is not None:
                 gr.Warning("Draw a digit first, then say what it was.")
             return self._labelled_views(session, gr.skip(), key)
+        _check_lifted(reading)
         if reading.prediction.digits:
             gr.Warning("The pad holds a number: label one digit at a time.")
             return self._labelled_views(session, gr.skip(), key)
@@ -275,6 +277,14 @@ class DigitPad:
             self._warming = threading.Thread(target=lambda: [self.insight(k) for k in MODEL_NAMES], daemon=True)
             self._warming.start()
         return *panels, picker, *views
+
+
+def _check_lifted(reading):
+    """A label is for the drawing as the pen left it. Pressed within a round trip of the lift, it would
+    find the last live reading (the final one still on its way), which can lack the last points: an
+    error, not a warning, so that the page keeps the drawing (a success clears the pad) for a second try."""
+    if isinstance(reading.drawing, dict) and reading.drawing.get("live"):
+        raise gr.Error("Still reading your drawing: try again in a moment.", duration=4)
 
 
 def _load_predictor(weights_dir):

@@ -69,6 +69,21 @@ def test_while_the_pen_moves_the_layers_wait_for_it_to_lift(app, pen_values):
     assert inside == gr.skip()
 
 
+def test_a_label_pressed_before_the_final_drawing_is_read_asks_to_press_again(app, pen_values):
+    """Done or a correction pressed within a round trip of the lift finds the last live reading (the
+    final drawing still on its way): refused with an error, so that nothing is scored or saved and the
+    page keeps the drawing; once the final reading is there, the label counts."""
+    session = app.start_round(None)[0]
+    wanted = session.wanted
+    live = read(app, {**pen_values[wanted], "live": True}, "cnn_batchnorm", None)[0]
+    for press in (lambda: app.answer(session, live, True), lambda: app.correct(session, live, str(wanted), True)):
+        with pytest.raises(gr.Error, match="Still reading your drawing"):
+            press()
+    assert session.asked == 0 and session.score()[0] == 0
+    final = read(app, pen_values[wanted], "cnn_batchnorm", None)[0]
+    assert app.answer(session, final, False)[0].asked == 1
+
+
 def test_the_pictures_decode_to_what_the_models_saw(app, pen_values):
     import base64
     import io

@@ -38,6 +38,8 @@ def start_server(command, timeout=120, log=None):
     start = time.perf_counter()
     output = open(log, "w") if log else subprocess.DEVNULL
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    if log:
+        output.close()  # the server holds its own copy
     url = f"http://127.0.0.1:{port}/"
     while time.perf_counter() - start < timeout:
         if process.poll() is not None:

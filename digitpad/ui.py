@@ -180,7 +180,7 @@ class DigitPad:
         if session is None or not session.saved:
             return "Nothing of yours is saved."
         if self.store is None:
-            return f"Saving is off: the store cannot be used ({html.escape(self.store_problem)})."
+            return _saving_off(self.store_problem)
         try:
             removed = self.store.forget(session.id)
         except StoreError as error:
@@ -209,14 +209,14 @@ class DigitPad:
         if not consent:
             return "Not saved: saving is off until you tick the box."
         if self.store is None:
-            return f"Saving is off: the store cannot be used ({html.escape(self.store_problem)})."
+            return _saving_off(self.store_problem)
         allowed, reason = session.may_save(reading.id)
         if not allowed:
             return f"Not saved: {reason}."
         try:
             self.store.add(reading.drawing, label, reading.prediction.probabilities, session.id)
         except (StoreError, preprocess.DrawingError) as error:
-            return f"Saving is off: the store cannot be used ({html.escape(str(error))})."
+            return _saving_off(error)
         session.saved_one(reading.id)
         with self._tally_lock:
             if self._tally is not None:
@@ -240,17 +240,18 @@ class DigitPad:
     def store_summary(self):
         """The owner-level figure: how the current models read every drawing people labelled and kept."""
         if self.store is None:
-            return f"<i>Saving is off: the store cannot be used ({html.escape(self.store_problem)}).</i>"
-        if self._tally is None or time.monotonic() - self._tallied_at > STORE_RECOUNT_S:
+            return f"<i>{_saving_off(self.store_problem)}</i>"
+        tally = self._tally  # this call's own: a Forget may reset the shared one meanwhile
+        if tally is None or time.monotonic() - self._tallied_at > STORE_RECOUNT_S:
             try:
                 x, y, _ = self.store.rows()
             except StoreError as error:
-                return f"<i>Saving is off: the store cannot be used ({html.escape(str(error))}).</i>"
+                return f"<i>{_saving_off(error)}</i>"
             probabilities = self.predictor.predict_batch(x / 255.0) if len(y) else {}
+            tally = (len(y), {k: int((p.argmax(axis=1) == y).sum()) for k, p in probabilities.items()})
             with self._tally_lock:
-                self._tally = (len(y), {k: int((p.argmax(axis=1) == y).sum()) for k, p in probabilities.items()})
-                self._tallied_at = time.monotonic()
-        count, right = self._tally
+                self._tally, self._tallied_at = tally, time.monotonic()
+        count, right = tally
         return views.store_figure(count, {k: r / count for k, r in right.items()} if count else {})
 
     def _insight(self, key):
@@ -277,6 +278,10 @@ class DigitPad:
             self._warming = threading.Thread(target=lambda: [self.insight(k) for k in MODEL_NAMES], daemon=True)
             self._warming.start()
         return *panels, picker, *views
+
+
+def _saving_off(reason):
+    return f"Saving is off: the store cannot be used ({html.escape(str(reason))})."
 
 
 def _check_lifted(reading):

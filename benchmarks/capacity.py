@@ -2,26 +2,31 @@
 
 The server is pinned to one core with `taskset` (core 0) and the simulated visitors run on the other
 (core 1), in one asyncio loop of this process speaking plain HTTP/1.1 over one keep-alive connection
-each, so that the clients cost little and the same on every run. Each visitor draws real pen-written
+per event of each, so that the clients cost little and the same on every run. Each visitor draws real pen-written
 digits of writers no model trained on (tests/fixtures/unipen_sample.npz) with the pad's own request
 pattern (digitpad/pad.py, Gradio's `trigger_mode="always_last"`):
 
 - a stroke is drawn at a hand's pace (SPEED canvas units a second, a point every FRAME_S);
-- while the pen moves, the strokes so far are sent every SEND_EVERY ms ("live": true);
-- on each lift the drawing is sent as it is ("live": false); STROKE_PAUSE between strokes,
-  DIGIT_PAUSE between digits;
-- never two requests in flight: a value set while one is in flight waits, and only the newest is sent.
+- while the pen moves, the strokes so far are sent every SEND_EVERY ms ("live": true), as the pad's
+  input event's data;
+- on each lift the drawing is sent as it is ("live": false), as the pad's value (its change event);
+  STROKE_PAUSE between strokes, DIGIT_PAUSE between digits;
+- never two requests of one event in flight: a value set while one is in flight waits, and only the
+  newest is sent; a lifted pen's drawing does not wait for a live one in flight (two events).
 
 Per level (visitors drawing at once), for the app and for the no-op app with the same pad in the
 same run: the final answer's wait from the last lift (p50 / p95), the live answers' wait from their
 send (p95), live answers a visitor gets a second (over the whole run, pauses included: about 6 at
-most with this pattern), refusals ("busy"), errors, and requests answered a second. Then the most
+most with this pattern), live drawings answered with nothing to change ("shed": given way under load,
+or older than the visitor's lift), refusals ("busy"), errors, requests answered a second and drawings
+read a second (answered with every view: the work done). Then the most
 visitors a core holds within TARGETS, and the app once more on both cores (unpinned, the clients
-sharing them) at the busiest level, against its one-core figure.
+sharing them) at the busiest level, against its one-core figure (drawings read a second).
 """
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import time
@@ -101,17 +106,23 @@ class Connection:
 
 
 class Pad:
-    """The pad's requests as Gradio sends them (`always_last`): one in flight, the newest value waits."""
+    """One of the pad's events as Gradio sends it (`always_last`): one request in flight, the newest
+    value waits. The pen lifted: the drawing is the change event's value; the pen moving: the strokes
+    so far are the input event's data (each event on a keep-alive connection of its own)."""
 
-    def __init__(self, connection, fn_index, session, stats):
+    def __init__(self, connection, fn_index, session, stats, live=False):
         self.connection, self.fn_index, self.session, self.stats = connection, fn_index, session, stats
+        self.live = live
         self.waiting = None  # (body, live, set at)
         self.flight = None  # the task sending
 
-    def set(self, strokes, live, at):
-        value = {"strokes": strokes, "width": 280, "height": 280, "live": live}
-        body = json.dumps({"data": [value, "cnn_batchnorm", None, None], "fn_index": self.fn_index,
-                           "session_hash": self.session}, separators=(",", ":")).encode()
+    def set(self, strokes, at, seq=None):
+        live = self.live
+        value = {"strokes": strokes, "width": 280, "height": 280, "live": live, "seq": seq}
+        request = ({"data": ["cnn_batchnorm", None, None], "event_data": value} if live else
+                   {"data": [value, "cnn_batchnorm", None, None]})
+        body = json.dumps({**request, "fn_index": self.fn_index, "session_hash": self.session},
+                          separators=(",", ":")).encode()
         self.waiting = (body, live, at)
         if self.flight is None or self.flight.done():
             self.flight = asyncio.ensure_future(self._send())
@@ -140,7 +151,10 @@ class Pad:
                 self.stats["refused"].append("busy")
                 continue
             if b"verdict" not in answer and b"data-points" not in answer:
-                self.stats["errors"].append(answer[:120].decode(errors="replace"))
+                if live and b'"__type__":"update"' in answer:  # nothing to change: shed, or older than a lift
+                    self.stats["unchanged"] += 1
+                else:
+                    self.stats["errors"].append(answer[:120].decode(errors="replace"))
                 continue
             if live:
                 self.stats["live"].append(now - at)
@@ -149,11 +163,15 @@ class Pad:
         return answered
 
 
-async def visitor(number, url, fn_index, digits, start_at, deadline, stats):
-    """Draw digits until the deadline, one after another, as the pad sends them."""
+async def visitor(number, url, events, digits, start_at, deadline, stats):
+    """Draw digits until the deadline, one after another, as the pad sends them; `events`: the fn_index
+    of the pad's change (the pen lifted) and input (the pen moving) events."""
     rng = np.random.default_rng(number)
     address = urlparse(url)
-    pad = Pad(Connection(address.hostname, address.port), fn_index, f"visitor-{number}-{time.time_ns()}", stats)
+    session = f"visitor-{number}-{time.time_ns()}"
+    sends = itertools.count(1)  # the pad numbers what it sends, across its two events
+    pad, moving = (Pad(Connection(address.hostname, address.port), fn_index, session, stats, live)
+                   for fn_index, live in zip(events, (False, True)))
     await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
     try:
         while time.perf_counter() < deadline:
@@ -172,33 +190,37 @@ async def visitor(number, url, fn_index, digits, start_at, deadline, stats):
                     await asyncio.sleep(due - time.perf_counter())
                     sent = time.perf_counter()
                     frames = min(len(path), int((sent - began) / FRAME_S) + 1)
-                    pad.set(done + [path[:frames].tolist()], True, sent)
+                    moving.set(done + [path[:frames].tolist()], sent, next(sends))
                 await asyncio.sleep(max(0.0, lift - time.perf_counter()))
                 done.append(path.tolist())
                 lifted = time.perf_counter()
-                flight = pad.set(done, False, lifted)
+                flight = pad.set(done, lifted, next(sends))
             answered = await flight  # the answer to the last lift (the digit's final drawing)
             if answered is not None and lifted < deadline:
                 stats["final"].append(answered - lifted)
             await asyncio.sleep(DIGIT_PAUSE)
     finally:
         pad.connection.close()
+        moving.connection.close()
 
 
-async def level(url, fn_index, digits, visitors, seconds):
+async def level(url, events, digits, visitors, seconds):
     """One level's figures: `visitors` drawing at once for `seconds` (starts spread over a second)."""
-    stats = {"final": [], "live": [], "refused": [], "errors": [], "requests": 0}
+    stats = {"final": [], "live": [], "refused": [], "errors": [], "requests": 0, "unchanged": 0}
     start = time.perf_counter() + 0.2
     deadline = start + 1.0 + seconds
     counted_from = time.perf_counter()
-    await asyncio.gather(*[visitor(i, url, fn_index, digits, start + i / visitors, deadline, stats)
+    await asyncio.gather(*[visitor(i, url, events, digits, start + i / visitors, deadline, stats)
                            for i in range(visitors)])
     elapsed = time.perf_counter() - counted_from
     pct = lambda values, q: float(np.percentile(values, q)) if values else float("nan")  # noqa: E731
     return {"visitors": visitors, "final_p50_s": pct(stats["final"], 50), "final_p95_s": pct(stats["final"], 95),
             "live_p95_s": pct(stats["live"], 95), "live_per_s": len(stats["live"]) / elapsed / visitors,
             "refused": len(stats["refused"]), "errors": len(stats["errors"]),
-            "requests_per_s": stats["requests"] / elapsed, "first_errors": stats["errors"][:3]}
+            "unchanged_per_s": stats["unchanged"] / elapsed / visitors,
+            "requests_per_s": stats["requests"] / elapsed,
+            "read_per_s": (stats["requests"] - stats["unchanged"] - len(stats["refused"]) - len(stats["errors"])) / elapsed,
+            "first_errors": stats["errors"][:3]}
 
 
 def within_targets(row):
@@ -214,10 +236,10 @@ def warm(url, fn_index, digits):
     async def once():
         address = urlparse(url)
         connection = Connection(address.hostname, address.port)
-        stats = {"final": [], "live": [], "refused": [], "errors": [], "requests": 0}
+        stats = {"final": [], "live": [], "refused": [], "errors": [], "requests": 0, "unchanged": 0}
         pad = Pad(connection, fn_index, "warm", stats)
         for _ in range(600):
-            answered = await pad.set([path.tolist() for path in digits[0]], False, time.perf_counter())
+            answered = await pad.set([path.tolist() for path in digits[0]], time.perf_counter())
             if answered is not None:
                 break
             await asyncio.sleep(0.1)
@@ -231,11 +253,11 @@ def measure(command, digits, levels, seconds, pinned=True):
     """[row per level] for a server started by `command`, pinned to SERVER_CORE unless `pinned` is False."""
     process, url, *_ = start_server((["taskset", "-c", str(SERVER_CORE)] if pinned else []) + command)
     try:
-        fn_index = read_index(url)
-        warm(url, fn_index, digits)
+        events = read_index(url), read_index(url, "input")
+        warm(url, events[0], digits)
         rows = []
         for visitors in levels:
-            row = asyncio.run(level(url, fn_index, digits, visitors, seconds))
+            row = asyncio.run(level(url, events, digits, visitors, seconds))
             row["memory_mb"] = resident_mb(process.pid)
             rows.append(row)
             print(format_row(("app" if command == APP else "no-op") + (" 1 core" if pinned else " 2 cores"), row),
@@ -247,12 +269,12 @@ def measure(command, digits, levels, seconds, pinned=True):
 
 def format_row(name, row):
     return (f"{name:<14}{row['visitors']:>9}{row['final_p50_s']:>9.3f}s{row['final_p95_s']:>8.3f}s"
-            f"{row['live_p95_s']:>8.3f}s{row['live_per_s']:>9.1f}{row['refused']:>8}{row['errors']:>7}"
-            f"{row['requests_per_s']:>9.0f}{row['memory_mb']:>8.0f}")
+            f"{row['live_p95_s']:>8.3f}s{row['live_per_s']:>9.1f}{row['unchanged_per_s']:>7.1f}{row['refused']:>8}{row['errors']:>7}"
+            f"{row['requests_per_s']:>9.0f}{row['read_per_s']:>8.0f}{row['memory_mb']:>8.0f}")
 
 
-HEADER = (f"{'server':<14}{'visitors':>9}{'final p50':>10}{'p95':>9}{'live p95':>9}{'live/s':>9}{'busy':>8}"
-          f"{'errors':>7}{'req/s':>9}{'MB':>8}")
+HEADER = (f"{'server':<14}{'visitors':>9}{'final p50':>10}{'p95':>9}{'live p95':>9}{'live/s':>9}{'shed/s':>7}{'busy':>8}"
+          f"{'errors':>7}{'req/s':>9}{'read/s':>8}{'MB':>8}")
 
 
 def most_within(rows):
@@ -283,8 +305,10 @@ def main(argv=None):
     past = next((row for row in app if row["visitors"] == PAST_CAPACITY["level"]), None)
     checks = {
         f"app holds >= 25 visitors a core within targets ({app_most})": app_most >= 25,
-        f"both cores used: {both['requests_per_s']:.0f} / {one['requests_per_s']:.0f} req/s >= 1.6x":
-            both["requests_per_s"] >= 1.6 * one["requests_per_s"],
+        # Drawings read (answered with every view) a second: a live drawing shed at the door is an
+        # answer too, but no work, and the busier one core is the more it sheds.
+        f"both cores used: {both['read_per_s']:.0f} / {one['read_per_s']:.0f} drawings read a second >= 1.6x":
+            both["read_per_s"] >= 1.6 * one["read_per_s"],
     }
     if noop:
         checks[f"app >= 0.6x the no-op's visitors a core ({app_most} vs {noop_most})"] = app_most >= 0.6 * noop_most

@@ -105,10 +105,15 @@ def serve_noop_pad():
         points = sum(len(stroke) for stroke in (value or {}).get("strokes", []))
         return f"<span data-points='{points}'>{points} points</span>"
 
+    def count_live(event: gr.EventData):
+        return count(getattr(event, "_data", None))
+
     with gr.Blocks() as demo:
         sketch = DrawingPad()
         answer = gr.HTML(elem_id="noop-output")
-        sketch.change(count, sketch, answer, queue=False, trigger_mode="always_last", show_progress="hidden")
+        answered = {"queue": False, "trigger_mode": "always_last", "show_progress": "hidden"}
+        sketch.change(count, sketch, answer, **answered)  # the pen lifted: its value
+        sketch.input(count_live, None, answer, **answered)  # the pen moving: the strokes so far, as event data
     demo.launch()
 
 
@@ -188,16 +193,17 @@ def post_pad(url, body, timeout=30):
 _READ_INDEX = {}
 
 
-def read_index(url):
-    """The number of the page's drawing event (the pad's change, answered without the queue)."""
-    if url not in _READ_INDEX:
+def read_index(url, event="change"):
+    """The number of the page's drawing event, answered without the queue: the pad's change (the pen
+    lifted: the drawing is its value) or its input (the pen moving: the strokes so far are its data)."""
+    if (url, event) not in _READ_INDEX:
         import json
 
         with urllib.request.urlopen(url + "config") as response:
             config = json.load(response)
-        _READ_INDEX[url] = next(i for i, d in enumerate(config["dependencies"])
-                                if d["targets"] and d["targets"][0][1] == "change" and not d.get("queue", True))
-    return _READ_INDEX[url]
+        _READ_INDEX[url, event] = next(i for i, d in enumerate(config["dependencies"])
+                                       if d["targets"] and d["targets"][0][1] == event and not d.get("queue", True))
+    return _READ_INDEX[url, event]
 
 
 def verdict(answer):

@@ -5,11 +5,15 @@ uploads each before the drawing is read, so a visitor waited about 2 s after lif
 a reading that takes milliseconds. This pad draws locally at the screen's frame rate with pointer
 events (mouse, touch and pen alike) and sends only its strokes, a few kilobytes of JSON:
 
-    {"strokes": [[[x, y], ...], ...], "width": 280, "height": 280, "live": false}
+    {"strokes": [[[x, y], ...], ...], "width": 280, "height": 280, "live": false, "seq": 7}
 
 in canvas units (PAD_SIDE a side, whatever its size on screen; y points down). It sends them on
-each pointer-up and, while a stroke is in progress ("live": true), at most every SEND_EVERY ms, so
-the views follow the pen. `preprocess.read_strokes` reads the value.
+each pointer-up as its value (its `change` event) and, while a stroke is in progress ("live": true),
+at most every SEND_EVERY ms as the data of its `input` event, so that the views follow the pen. Two
+events, because Gradio keeps one request of an event in flight: a lifted pen's drawing, sent as the
+other event, never waits for a live one's answer to come back first (a round trip, on a phone's
+link). `seq` numbers the values the pad sends, so that a live drawing held back while another was in
+flight, and sent after the pen lifted, is known as older. `preprocess.read_strokes` reads the strokes.
 
 Imports only Gradio and the pad's constants, so the benchmarks' no-op apps use the very same pad.
 """
@@ -54,7 +58,7 @@ const canvas = element.querySelector('canvas');
 const context = canvas.getContext('2d');
 const SIDE = %(side)s, BRUSH = %(brush)s, SEND_EVERY = %(send_every)s;
 let strokes = (props.value && props.value.strokes) || [];
-let current = null, lastSent = 0, timer = null;
+let current = null, lastSent = 0, timer = null, sends = 0, box = null;
 
 const scale = () => canvas.width / SIDE;
 function line(points, from) {
@@ -87,10 +91,11 @@ function send() {
   clearTimeout(timer); timer = null; lastSent = performance.now();
   const sent = current ? [...strokes, current.slice()] : strokes.slice();
   canvas.dataset.points = sent.reduce((total, stroke) => total + stroke.length, 0);  // which drawing was sent
-  props.value = {strokes: sent, width: SIDE, height: SIDE, live: current !== null};  // live: the pen is down
+  const value = {strokes: sent, width: SIDE, height: SIDE, live: current !== null, seq: ++sends};  // seq: its order
+  if (current) trigger('input', value);  // the pen is down
+  else props.value = value;
 }
-function point(event) {
-  const box = canvas.getBoundingClientRect();
+function point(event) {  // `box`: the canvas on screen, measured once a stroke (each measure forces a layout)
   const unit = v => Math.round(Math.min(SIDE, Math.max(0, v)) * 10) / 10;
   return [unit((event.clientX - box.left) / box.width * SIDE), unit((event.clientY - box.top) / box.height * SIDE)];
 }
@@ -98,6 +103,7 @@ canvas.addEventListener('pointerdown', event => {
   if (!event.isPrimary || event.button > 0) return;
   event.preventDefault();
   canvas.setPointerCapture(event.pointerId);
+  box = canvas.getBoundingClientRect();
   current = [point(event)];
   line(current, 0);
 });

@@ -7,9 +7,12 @@ bounds are set here:
   message naming the limit, before it is read into memory or parsed (a real drawing's strokes are a
   few kilobytes; MAX_BODY is above what the stroke limits in `preprocess` allow), and bodies far
   larger than a digit's are let in two at a time, so that parsing them cannot hold up small ones.
+- `LiveShedding`, an ASGI middleware: while SHED_LIVE_AT of the pad's drawings are in progress, a live
+  drawing (the pen still moving) is answered at the door with nothing to change, before Gradio parses
+  it: under load the live updates thin out and a lifted pen's drawing does not queue behind them.
 - `BatchReader`: the drawings that wait are read in batches, final drawings before live ones, cheapest
-  first; at most MAX_WAITING wait and each visitor has at most one drawing in flight:
-  beyond that a request is refused at once ("busy"), so honest visitors keep their place.
+  first; at most MAX_WAITING wait and each visitor has at most one live and one final drawing in
+  flight: beyond that a request is refused at once ("busy"), so honest visitors keep their place.
 """
 
 import asyncio
@@ -27,6 +30,9 @@ LARGE_WAIT_S = 0.25  # seconds for a place, else refused ("busy")
 # Drawings waiting to be read: more than a class drawing at once on one core; a flood of 30 visitors'
 # maximal drawings (about 20 ms each to read) must not leave an honest visitor refused.
 MAX_WAITING = 128
+# The pad's drawings in progress at once (parsed, waiting or being read, answered) from which a live one is
+# answered at the door: one core reads about 150 drawings a second, so this many are ~50 ms of its work.
+SHED_LIVE_AT = 8
 MAX_BATCH = 32  # drawings read in one batch ...
 MAX_BATCH_POINTS = 6_000  # ... and points: a digit drawn in a second is 50-150 (a class of 25 drawing at
 # once, all waiting, fits in one batch); the largest drawings the limits allow (5,000) are read one at a
@@ -37,11 +43,16 @@ class Busy(RuntimeError):
     """The server is at its bound; the message is meant for the visitor."""
 
 
+class Superseded(RuntimeError):
+    """A live drawing not read yet when the same visitor's pen lifted: the final drawing answers instead."""
+
+
 class Job(NamedTuple):
     drawing: object  # what `Predictor.predict_many` reads: checked strokes, say
     layers_of: object  # whose layers to keep: a key, keys or None
     shown: object  # what to show of it (workers.read_batch)
     future: asyncio.Future
+    visitor: object = None
 
 
 class BatchReader:
@@ -58,8 +69,10 @@ class BatchReader:
     answer does not wait behind them. A batch holds at most `max_batch` drawings and `max_points`
     points (one drawing at least), so a flood of the largest drawings is read one at a time and a digit
     never waits behind a batch of them. At most `max_waiting` drawings wait, and each visitor has at
-    most one waiting or being read: beyond that a drawing is refused at once (`Busy`). `batches` batches
-    may be read at once (a worker reads one while the next is on its way).
+    most one live and one final drawing waiting or being read: beyond that a drawing is refused at once
+    (`Busy`). A final drawing supersedes the visitor's live one still waiting (`Superseded`): one being
+    read is answered first, so a live answer never arrives after the final one. `batches` batches may
+    be read at once (a worker reads one while the next is on its way).
     """
 
     def __init__(self, read_batch, max_waiting=MAX_WAITING, max_batch=MAX_BATCH, batches=1,
@@ -69,27 +82,35 @@ class BatchReader:
         self._max_points = max_points
         self._waiting = []  # heap of (live, cost, arrival, Job)
         self._arrivals = itertools.count()
-        self._visitors = set()  # visitors with a drawing waiting or being read
+        self._visitors = set()  # (visitor, live) with a drawing waiting or being read
+        self._live = {}  # visitor -> their live drawing's Job, while it waits
         self._wakeup = None  # an asyncio.Event, made in the server's own loop on first use ...
         self._dispatchers = []  # ... with the tasks that read the batches
 
     async def read(self, drawing, layers_of=None, visitor=None, cost=0, live=False, shown=None):
         """What `read_batch` makes of the drawing; `Busy` at once when the bounds are reached."""
-        if visitor is not None and visitor in self._visitors:
+        slot = (visitor, bool(live))
+        if visitor is not None and slot in self._visitors:
             raise Busy("One drawing at a time: the previous one is still being read.")
         if len(self._waiting) >= self._max_waiting:
             raise Busy("DigitPad is busy reading other drawings: try again in a moment.")
         if self._wakeup is None:
             self._wakeup = asyncio.Event()
             self._dispatchers = [asyncio.ensure_future(self._dispatch()) for _ in range(self._batches)]
-        job = Job(drawing, layers_of, shown, asyncio.get_running_loop().create_future())
+        if visitor is not None and not live and visitor in self._live:  # the pen lifted: its live drawing goes
+            self._live.pop(visitor).future.set_exception(Superseded())
+        job = Job(drawing, layers_of, shown, asyncio.get_running_loop().create_future(), visitor)
         heapq.heappush(self._waiting, (bool(live), cost, next(self._arrivals), job))
+        if visitor is not None and live:
+            self._live[visitor] = job
         self._wakeup.set()
-        self._visitors.add(visitor)
+        self._visitors.add(slot)
         try:
             return await job.future
         finally:
-            self._visitors.discard(visitor)
+            self._visitors.discard(slot)
+            if self._live.get(visitor) is job:
+                del self._live[visitor]
 
     async def _dispatch(self):
         while True:
@@ -99,9 +120,15 @@ class BatchReader:
             batch, points = [], 0
             while self._waiting and len(batch) < self._max_batch and (
                     not batch or points + self._waiting[0][1] <= self._max_points):
-                _, cost, _, job = heapq.heappop(self._waiting)
+                live, cost, _, job = heapq.heappop(self._waiting)
+                if job.future.done():  # superseded, or its visitor left
+                    continue
+                if live and self._live.get(job.visitor) is job:  # being read: no longer superseded
+                    del self._live[job.visitor]
                 batch.append(job)
                 points += cost
+            if not batch:
+                continue
             try:
                 results = await self._read_batch(*zip(*[job[:3] for job in batch]))
             except Exception as error:  # the models failed to load, say: every visitor of the batch is told
@@ -190,3 +217,63 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+class LiveShedding:
+    """ASGI middleware in front of the pad's requests (POSTs to Gradio's /run/predict): counts the
+    drawings in progress, and while `at` or more are, answers a live one (the pen still moving: its
+    strokes are the event's data, marked "live") at once with `unchanged`, the event's answer that
+    changes nothing on the page. Gradio's own handling of a request (routing, state, its answer) costs
+    the one event loop more than reading a digit; a live drawing answered here costs a tenth of that,
+    so under load the live updates thin out instead of lagging, and the answers to lifted pens (never
+    shed) do not queue behind them."""
+
+    def __init__(self, app, unchanged, at=SHED_LIVE_AT):
+        self.app, self.at = app, at
+        self.unchanged = json.dumps(unchanged, separators=(",", ":")).encode()
+        self.in_progress = 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/run/predict"):
+            return await self.app(scope, receive, send)
+        if self.in_progress >= self.at:
+            body, more = b"", True  # bounded by BodyLimit, in front of this
+            while more:
+                message = await receive()
+                body, more = body + message.get("body", b""), message.get("more_body", False)
+            if _is_live(body):
+                return await self._answer_unchanged(send)
+            receive = _replay(body, receive)
+        self.in_progress += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_progress -= 1
+
+    async def _answer_unchanged(self, send):
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(self.unchanged)).encode())]})
+        await send({"type": "http.response.body", "body": self.unchanged})
+
+
+def _is_live(body):
+    """Whether a /run/predict body is the pad's live drawing (its strokes as the event's data)."""
+    try:
+        event_data = json.loads(body).get("event_data")
+    except (ValueError, AttributeError):
+        return False  # not JSON, or not an object: Gradio answers it
+    return isinstance(event_data, dict) and event_data.get("live") is True
+
+
+def _replay(body, receive):
+    """A `receive` that hands the app the body already read, then the client's own messages."""
+    sent = False
+
+    async def replayed():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+    return replayed

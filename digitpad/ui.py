@@ -1,5 +1,6 @@
 """The DigitPad page: draw a digit, compare the five models, look inside the one you pick."""
 
+import collections
 import concurrent.futures
 import functools
 import html
@@ -21,13 +22,14 @@ from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_wei
 from digitpad.challenge import Session
 from digitpad.drawings import DrawingStore, StoreError
 from digitpad.prediction import Prediction
-from digitpad.serving import BatchReader, BodyLimit, Busy
+from digitpad.serving import BatchReader, BodyLimit, Busy, LiveShedding, Superseded
 from digitpad.sketchpad import drawing_pad
 from digitpad.transfer import Transfer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "pen_digits.json"  # real pen-written digits (digitpad.unipen)
 MAX_QUEUE = 64  # requests waiting at once, all events together
+MAX_VISITS_KEPT = 100_000  # visits whose last final drawing's number is remembered (a few MB at most)
 STORE_RECOUNT_S = 300  # the store's figure counts every stored drawing again at most this often
 
 # ---------------------------------------------------------------- the app's state and handlers
@@ -69,6 +71,7 @@ class DigitPad:
         # save too), and a save here adds its own drawing: reading the whole store again on every
         # label made each label slower as the store grew, and a class's labels queued behind it.
         self._tally, self._tallied_at, self._tally_lock = None, 0.0, threading.Lock()
+        self._finals = collections.OrderedDict()  # visit -> `seq` of its last final drawing (`_lifted`)
         # The pad's requests skip the queue: the reader bounds the work they start, and batches it, in a
         # worker process where there is a core for it.
         self.worker = workers.WorkerReader(weights_dir) if workers.wants_worker() else None
@@ -97,17 +100,22 @@ class DigitPad:
         # Each view says which drawing it shows (its number of points, as the pad counts them); the
         # same count is the drawing's cost for the reader.
         points, live = views.point_count(strokes), bool(strokes.get("live"))
+        visitor = request.session_hash if request else None
+        if visitor is not None and self._lifted(visitor, strokes.get("seq"), live):
+            return (gr.skip(),) * 11  # a live drawing sent before the pen lifted, arriving after: the final answers
         try:
             # Bad strokes are refused by name before they wait for the reader or allocate a pixel.
             checked = preprocess.check_strokes(strokes)
             # While the pen moves, the panels, verdict and 28x28 follow it; "Inside a model" (half the
             # work and nine tenths of the bytes) waits for the pen to lift.
             prediction, shown = await self.reader.read(
-                checked, None if live else MODEL_NAMES, request.session_hash if request else None, points, live,
+                checked, None if live else MODEL_NAMES, visitor, points, live,
                 (points, None if live else (key, layer_name)))
         except preprocess.DrawingError as error:
             prediction = Prediction(np.zeros((28, 28), np.float32), message=str(error))
             shown = views.drawing_views(None, prediction, points, (key, layer_name))
+        except Superseded:  # a live drawing whose pen lifted before it was read: the final one answers
+            return (gr.skip(),) * 11
         except Busy as error:  # the page keeps its views; the verdict says why this drawing waits
             return (gr.skip(),) * 6 + (f"<div class='verdict unsure'>{error}</div>",) + (gr.skip(),) * 4
         *shown, inside = shown
@@ -117,6 +125,27 @@ class DigitPad:
             shown[:7] = views.adapted_views(prediction, session.adapted, points)
         reading = Reading(prediction, strokes if prediction.probabilities else None)
         return reading, *shown, gr.skip() if inside is None else inside, None
+
+    def _lifted(self, visitor, seq, live):
+        """Whether a live drawing is older than the visitor's last final one (by the pad's `seq`). The
+        page holds back a live drawing while another is in flight and may send it after the pen lifted
+        and the final drawing went out: answering it would put a part of the drawing back on every view."""
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            return False  # not the page's pad (the API, a test): nothing to order
+        if not live:
+            self._finals[visitor] = max(seq, self._finals.get(visitor, seq))
+            self._finals.move_to_end(visitor)
+            if len(self._finals) > MAX_VISITS_KEPT:
+                self._finals.popitem(last=False)
+            return False
+        return seq < self._finals.get(visitor, -1)
+
+    async def read_live(self, key, layer_name, session=None, event: gr.EventData = None, request: gr.Request = None):
+        """The pad's input event, while the pen moves: its data are the strokes so far, read as `read` reads,
+        answered to every view but "Inside a model" (it waits for the lift: not an output of this event,
+        since each output left unchanged costs Gradio a component made for it)."""
+        *shown, _, correction = await self.read(getattr(event, "_data", None), key, layer_name, session, request)
+        return *shown, correction
 
     def inspect(self, reading, key, layer_name):
         """"Inside a model" for the chosen model and layer, from the session's Prediction."""
@@ -391,11 +420,15 @@ def build_demo(weights_dir=None):
         api_drawing = drawing_pad(visible=False, elem_id="api-drawing")
 
         # One request per drawing, answered directly (no queue round trips), updates every view from one
-        # Prediction (kept in `current`). While the pen moves the pad sends its strokes every SEND_EVERY ms;
-        # always_last: a newer drawing supersedes one that waits, and the last one is always read.
+        # Prediction (kept in `current`). While the pen moves the pad sends its strokes every SEND_EVERY ms
+        # (its input event), and on the lift the final drawing (its change event: it does not wait for a
+        # live one in flight); always_last: a newer drawing supersedes one that waits, the last is read.
         drawing_views = [current, *panels, verdict, compact, seen, inside, wrong]
-        sketch.change(app.read, [sketch, choice, layer, session], drawing_views, api_visibility="private", queue=False,
-                      trigger_mode="always_last", show_progress="hidden", preprocess=False, postprocess=False)
+        answered = {"api_visibility": "private", "queue": False, "trigger_mode": "always_last", "show_progress": "hidden",
+                    "preprocess": False, "postprocess": False}
+        sketch.change(app.read, [sketch, choice, layer, session], drawing_views, **answered)  # the pen lifted
+        live_views = [current, *panels, verdict, compact, seen, wrong]  # LIVE_UNCHANGED's outputs
+        sketch.input(app.read_live, [choice, layer, session], live_views, **answered)  # the pen still moving
         gr.on([choice.change, layer.change], app.inspect, [current, choice, layer], inside,
               api_visibility="private", trigger_mode="always_last", show_progress="hidden", queue=False)
         # The API: `predict` takes a sketchpad value or an image, `predict_strokes` the pad's value.
@@ -509,7 +542,12 @@ SERVER_LOST_JS = """() => {
     return response;
   };
 }"""
-# Request bodies are bounded before they are read (the pad's strokes skip the queue and its limits), and
-# what a slow link carries is made small (digitpad.transfer).
+# The pad's live event's answer that changes nothing, given at the door under load (`serving.LiveShedding`):
+# its outputs are the session's Reading (a state: null) and the nine views a live drawing updates.
+LIVE_UNCHANGED = {"data": [None] + [{"__type__": "update"}] * 9, "is_generating": False, "duration": 0.0,
+                  "average_duration": None, "render_config": None, "changed_state_ids": []}
+# Request bodies are bounded before they are read (the pad's strokes skip the queue and its limits), live
+# drawings give way under load, and what a slow link carries is made small (digitpad.transfer).
 LAUNCH_OPTIONS = {"css": CSS, "theme": THEME, "js": SERVER_LOST_JS,
-                  "app_kwargs": {"middleware": [Middleware(BodyLimit), Middleware(Transfer)]}}
+                  "app_kwargs": {"middleware": [Middleware(BodyLimit), Middleware(LiveShedding, unchanged=LIVE_UNCHANGED),
+                                                Middleware(Transfer)]}}

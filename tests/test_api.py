@@ -189,3 +189,20 @@ def test_no_endpoint_gives_out_stored_drawings_or_forgets_another_visit(client, 
             forget.append(fn_index)
             assert [types[i] for i in event["inputs"]] == ["state"], (fn_index, event["inputs"])
     assert len(forget) == 1
+
+
+def test_the_live_events_unchanged_answer_fits_its_outputs(app_url):
+    """`ui.LIVE_UNCHANGED` (what `serving.LiveShedding` answers a shed live drawing) has one value per
+    output of the pad's input event, null where the output is a state, as Gradio itself answers."""
+    import json
+    import urllib.request
+
+    from digitpad import ui
+
+    with urllib.request.urlopen(app_url + "config") as response:
+        config = json.load(response)
+    types = {c["id"]: c["type"] for c in config["components"]}
+    names = {c["id"]: c["props"].get("elem_id") for c in config["components"]}
+    live, = [event for event in config["dependencies"]
+             if any(names.get(target) == "sketchpad" and name == "input" for target, name in event["targets"])]
+    assert [types[o] == "state" for o in live["outputs"]] == [value is None for value in ui.LIVE_UNCHANGED["data"]]

@@ -119,6 +119,43 @@ def test_reader_refuses_a_second_drawing_of_the_same_visitor_and_beyond_the_wait
     asyncio.run(visit())
 
 
+def test_a_lifted_pen_supersedes_the_visitors_live_drawing_still_waiting_and_follows_one_being_read():
+    """The pen's live and final drawings are two events of the page, so both may be in flight: the
+    final one is never refused for the live one; a live one still waiting gives way to it (nothing to
+    show: the final answers), and one already being read is answered first (its answer never lands
+    after the final one's)."""
+    from digitpad.serving import Superseded
+
+    async def visit():
+        gated = GatedReader(max_waiting=8)
+        other = asyncio.ensure_future(gated.reader.read("b's", visitor="b"))  # held at the gate
+        await asyncio.sleep(0.01)
+        live = asyncio.ensure_future(gated.reader.read("a live", visitor="a", live=True))  # waits
+        await asyncio.sleep(0.01)
+        final = asyncio.ensure_future(gated.reader.read("a final", visitor="a"))
+        await asyncio.sleep(0.01)
+        with pytest.raises(Superseded):
+            await live
+        gated.gate.set()
+        assert await final == "read a final" and await other == "read b's"
+        assert gated.batches == [["b's"], ["a final"]]
+        gated.gate.clear()
+        gated.batches.clear()
+        live = asyncio.ensure_future(gated.reader.read("a live 2", visitor="a", live=True))  # taken, at the gate
+        await asyncio.sleep(0.01)
+        final = asyncio.ensure_future(gated.reader.read("a final 2", visitor="a"))
+        order = []
+        for task, name in ((live, "live"), (final, "final")):
+            task.add_done_callback(lambda _, name=name: order.append(name))
+        await asyncio.sleep(0.01)
+        gated.gate.set()
+        assert await live == "read a live 2" and await final == "read a final 2"
+        await asyncio.sleep(0)  # the done callbacks run
+        assert order == ["live", "final"]
+
+    asyncio.run(visit())
+
+
 def test_reader_batches_what_waits_final_drawings_first_then_the_cheapest_within_a_points_budget():
     async def visit():
         gated = GatedReader(max_waiting=8, max_batch=3, max_points=2_000)
@@ -145,3 +182,58 @@ def test_reader_tells_every_waiting_visitor_when_the_work_fails():
 
     with pytest.raises(RuntimeError, match="could not load"):
         asyncio.run(BatchReader(broken).read("a drawing"))
+
+
+def test_under_load_a_live_drawing_is_answered_at_the_door_and_a_final_one_never_is():
+    """`serving.LiveShedding`: below its bound every drawing reaches the app (the body intact); at it, a
+    live drawing (the pen moving: "live" in the event's data) is answered with the unchanged answer
+    without reaching the app, and a final one (the strokes as the pad's value) still reaches it."""
+    import json
+
+    from digitpad.serving import LiveShedding
+
+    seen, gate = [], asyncio.Event()
+
+    async def app(scope, receive, send):  # stands for Gradio: holds each request until the gate opens
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message["body"], message["more_body"]
+        seen.append(body)
+        await gate.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"read"})
+
+    def post(shedding, body):
+        answer = []
+        scope = {"type": "http", "method": "POST", "path": "/gradio_api/run/predict", "headers": []}
+        chunks = [{"type": "http.request", "body": body[:10], "more_body": True},
+                  {"type": "http.request", "body": body[10:], "more_body": False}]
+
+        async def receive():
+            return chunks.pop(0)
+
+        async def send(message):
+            answer.append(message)
+        return asyncio.ensure_future(shedding(scope, receive, send)), answer
+
+    live = json.dumps({"data": [], "event_data": {"strokes": [], "live": True}, "fn_index": 1}).encode()
+    final = json.dumps({"data": [{"strokes": [], "live": False}], "fn_index": 0}).encode()
+
+    async def visit():
+        shedding = LiveShedding(app, unchanged={"data": [None, {"__type__": "update"}]}, at=2)
+        first, _ = post(shedding, live)
+        second, _ = post(shedding, final)
+        await asyncio.sleep(0.01)
+        assert seen == [live, final]  # below the bound: both in, bodies whole
+        shed, shed_answer = post(shedding, live)
+        await shed
+        assert shed_answer[1]["body"] == b'{"data":[null,{"__type__":"update"}]}' and len(seen) == 2
+        third, third_answer = post(shedding, final)
+        await asyncio.sleep(0.01)
+        assert seen[-1] == final  # a lifted pen's drawing is never shed
+        gate.set()
+        await asyncio.gather(first, second, third)
+        assert third_answer[1]["body"] == b"read" and shedding.in_progress == 0
+
+    asyncio.run(visit())

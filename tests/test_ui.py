@@ -4,7 +4,7 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from digitpad import drawn
+from digitpad import drawn, ui
 from digitpad.catalog import MODEL_NAMES
 from digitpad.inference import Prediction
 from digitpad.ui import DigitPad
@@ -67,6 +67,34 @@ def test_while_the_pen_moves_the_layers_wait_for_it_to_lift(app, pen_values):
     reading, *panels, verdict, compact, seen, inside, correction = read(app, live, "cnn_batchnorm", None)
     assert panels[4]["label"] == "3" and "data-points" in seen
     assert inside == gr.skip()
+
+
+def test_a_live_drawing_sent_before_the_last_lift_changes_nothing(app, pen_values):
+    """The pen's live and final drawings are two events of the page, and the page holds back a live
+    drawing while another is in flight: it may arrive after the final one. Older by the pad's `seq`, it
+    is answered with nothing to change (it would put part of the drawing back on every view); a new
+    stroke's live drawing (a later `seq`) is read, and so is anything without a `seq` (the API)."""
+    from types import SimpleNamespace
+
+    visit = SimpleNamespace(session_hash="lifted-visit")
+    final = {**pen_values[3], "seq": 5}
+    partial = {**final, "strokes": [final["strokes"][0][: len(final["strokes"][0]) // 2]], "live": True, "seq": 4}
+    more = {**final, "strokes": final["strokes"] + [[[20, 20], [40, 40]]], "live": True, "seq": 6}
+    assert read(app, final, "cnn_batchnorm", None, None, visit)[5]["label"] == "3"
+    assert read(app, partial, "cnn_batchnorm", None, None, visit) == (gr.skip(),) * 11
+    assert "data-points" in read(app, more, "cnn_batchnorm", None, None, visit)[6]
+    assert "data-points" in read(app, {**partial, "seq": None}, "cnn_batchnorm", None, None, visit)[6]
+    assert "data-points" in read(app, partial, "cnn_batchnorm", None, None, SimpleNamespace(session_hash="another"))[6]
+
+
+def test_the_pens_moving_strokes_arrive_as_the_input_events_data(app, pen_values):
+    """While the pen moves the pad sends its strokes as its input event's data (not its value); the
+    answer updates every view but "Inside a model", in the order of `ui.LIVE_UNCHANGED`'s outputs."""
+    live = {**pen_values[3], "live": True}
+    answer = run(app.read_live("cnn_batchnorm", None, None, gr.EventData(None, live)))
+    assert len(answer) == len(ui.LIVE_UNCHANGED["data"])
+    reading, *panels, verdict, compact, seen, correction = answer
+    assert panels[4]["label"] == "3" and "data-points" in seen and "data-points" in verdict
 
 
 def test_a_label_pressed_before_the_final_drawing_is_read_asks_to_press_again(app, pen_values):

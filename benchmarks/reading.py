@@ -52,8 +52,12 @@ def number(pen, writer_digits, rng):
         strokes += part
         gap = -0.03 * height if rng.random() < 0.1 else rng.uniform(0.2, 0.35) * height
         x += width + gap
-    shift = np.array([(SIDE - x) / 2, (SIDE - height) / 2])
-    return as_value([s + shift for s in strokes]), "".join(str(pen.labels[i]) for i in chosen)
+    x -= gap  # the number's width: no gap after its last digit
+    # A writer fits the number on the pad: one too wide for it is written smaller (else its end digits
+    # would be cut at the pad's edge, as the pad clamps the pen there).
+    fit = min(1.0, 0.95 * SIDE / x)
+    shift = np.array([(SIDE - x * fit) / 2, (SIDE - height * fit) / 2])
+    return as_value([s * fit + shift for s in strokes]), "".join(str(pen.labels[i]) for i in chosen)
 
 
 def nondigit(kind, rng):

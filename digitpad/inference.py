@@ -73,7 +73,9 @@ def split_for_models(drawing):
     try:
         if isinstance(drawing, dict) and "strokes" in drawing:
             drawing = preprocess.check_strokes(drawing)
-        return preprocess.split_digits(drawing) if isinstance(drawing, preprocess.Strokes) else [drawing]
+        if isinstance(drawing, preprocess.Strokes):
+            return preprocess.as_single_digits(preprocess.split_digits(drawing))
+        return [drawing]
     except preprocess.DrawingError as error:
         return [Prediction(np.zeros((28, 28), np.float32), message=str(error))]
 

@@ -113,6 +113,7 @@ def check_strokes(value) -> Strokes:
 
 
 MAX_DIGITS = 8  # a number of more digits than this is not read
+SINGLE_SIZE = 0.6  # of the canvas: a single digit's size as written on the pad (and as pen digits are fitted)
 GAP = 0.15  # strokes less than this share of their height apart horizontally (a 4's two strokes, a 5's
 # flag: up to 0.14 among the fixture's pen digits) belong to one digit, as do strokes the pen joins
 # (their inks overlap); digits in a number stand further apart
@@ -155,6 +156,24 @@ def split_digits(strokes: Strokes) -> list:
                            "separate parts.")
     ordered = sorted(digits, key=lambda part: min(points[:, 0].min() for points in part))
     return [Strokes(part, strokes.width, strokes.height) for part in ordered]
+
+
+def as_single_digits(parts: list) -> list:
+    """A number's digits (`split_digits`) each moved to the middle of its own canvas and scaled, all by
+    one factor, so that the largest is as big as a single digit is written (SINGLE_SIZE of the canvas):
+    the pad's brush then bears on each digit as on a single one (a digit a third that size drawn with
+    the same brush has its loops filled in). One factor keeps a dot or a small digit small."""
+    if len(parts) < 2:
+        return parts
+    spans = [np.ptp(np.concatenate(part.strokes), axis=0) for part in parts]
+    side = max(parts[0].width, parts[0].height)
+    factor = SINGLE_SIZE * side / max(max(float(span.max()) for span in spans), 1e-9)
+    single = []
+    for part, span in zip(parts, spans):
+        low = np.concatenate(part.strokes).min(axis=0)
+        offset = (np.array([part.width, part.height]) - span * factor) / 2
+        single.append(Strokes([(points - low) * factor + offset for points in part.strokes], part.width, part.height))
+    return single
 
 
 def _apart(part):

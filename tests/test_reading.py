@@ -2,6 +2,7 @@
 "not a digit" (digitpad.novelty, Prediction.is_digit)."""
 
 import numpy as np
+import pytest
 
 from benchmarks.reading import as_value, nondigit, placed
 from digitpad import preprocess, unipen, views
@@ -65,3 +66,19 @@ def test_more_than_eight_parts_get_a_message(predictor):
     dots = as_value([np.array([[10 + 30 * i, 140], [20 + 30 * i, 150]], float) for i in range(9)])
     prediction = predictor.predict(dots)
     assert not prediction.probabilities and "up to 8 digits" in prediction.message
+
+
+def test_a_numbers_digits_are_read_at_a_single_digits_size_keeping_their_relative_sizes():
+    """`preprocess.as_single_digits`: each digit of a small number moves to the middle of its canvas,
+    the largest scaled to a single digit's size (so the brush bears on it as on a single digit), a
+    smaller part by the same factor; one part (a single digit) is left as drawn."""
+    tall = np.array([[20.0, 100.0], [20.0, 140.0]])  # 40 high
+    short = np.array([[60.0, 120.0], [70.0, 130.0]])  # 10 wide and high
+    parts = [preprocess.Strokes([tall], 280, 280), preprocess.Strokes([short], 280, 280)]
+    big, small = preprocess.as_single_digits(parts)
+    assert np.ptp(big.strokes[0][:, 1]) == pytest.approx(preprocess.SINGLE_SIZE * 280)
+    assert np.ptp(small.strokes[0], axis=0) == pytest.approx(np.ptp(short, axis=0) * 168 / 40)
+    for part in (big, small):
+        points = np.concatenate(part.strokes)
+        assert (points.min(axis=0) + points.max(axis=0)) / 2 == pytest.approx([140, 140])
+    assert preprocess.as_single_digits(parts[:1]) == parts[:1]

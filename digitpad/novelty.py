@@ -15,9 +15,6 @@ them exceed):
 
 `python -m digitpad.novelty` fits both and writes weights/novelty.npz (committed with the weights;
 fit again after retraining).
-
-`python -m digitpad.novelty` fits the statistics and the threshold and writes weights/novelty.npz
-(committed with the weights; fit again after retraining).
 """
 
 import argparse

@@ -4,6 +4,8 @@ Kept apart from the models (it imports only Gradio) so the benchmark's no-op ser
 same input component.
 """
 
+import copy
+import functools
 import io
 from typing import Any
 
@@ -92,7 +94,9 @@ class CheckedSketchpad(gr.Sketchpad):
         return "imageeditor"  # the same front-end component as gr.Sketchpad
 
     def api_info(self):
-        return EditorData.model_json_schema()
+        # Gradio asks for every new visit's session state (and each /config): pydantic's schema
+        # generation was half of a new visit's cost on the server's event loop, so it is made once.
+        return copy.deepcopy(_editor_schema())
 
     def preprocess(self, payload):
         try:
@@ -123,3 +127,8 @@ def drawing_pad(**kwargs):
         format="png", brush=gr.Brush(default_size=BRUSH_SIZE, colors=["#000000"], color_mode="fixed"),
         show_label=False, buttons=[], **{"elem_id": "sketchpad", **kwargs},
     )
+
+
+@functools.cache
+def _editor_schema():
+    return EditorData.model_json_schema()

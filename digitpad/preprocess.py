@@ -165,12 +165,12 @@ def as_single_digits(parts: list) -> list:
     the same brush has its loops filled in). One factor keeps a dot or a small digit small."""
     if len(parts) < 2:
         return parts
-    spans = [np.ptp(np.concatenate(part.strokes), axis=0) for part in parts]
+    points = [np.concatenate(part.strokes) for part in parts]
+    lows, spans = [p.min(axis=0) for p in points], [np.ptp(p, axis=0) for p in points]
     side = max(parts[0].width, parts[0].height)
     factor = SINGLE_SIZE * side / max(max(float(span.max()) for span in spans), 1e-9)
     single = []
-    for part, span in zip(parts, spans):
-        low = np.concatenate(part.strokes).min(axis=0)
+    for part, low, span in zip(parts, lows, spans):
         offset = (np.array([part.width, part.height]) - span * factor) / 2
         single.append(Strokes([(points - low) * factor + offset for points in part.strokes], part.width, part.height))
     return single

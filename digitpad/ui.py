@@ -22,7 +22,7 @@ from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_wei
 from digitpad.challenge import Session
 from digitpad.drawings import DrawingStore, StoreError
 from digitpad.prediction import Prediction
-from digitpad.serving import BatchReader, BodyLimit, Busy, LiveShedding, Superseded
+from digitpad.serving import BatchReader, BodyLimit, Busy, LiveShedding, Superseded, freeze_loaded_objects
 from digitpad.sketchpad import drawing_pad
 from digitpad.transfer import Transfer
 
@@ -327,6 +327,7 @@ def _load_predictor(weights_dir):
     try:
         predictor = Predictor(weights_dir)
         plots.activation(np.zeros((2, 2))), plots.weights(np.zeros((2, 2)))  # matplotlib's colour maps, loaded
+        freeze_loaded_objects()
         return predictor
     except WeightsError as error:
         print(f"DigitPad cannot predict: {error}", file=sys.stderr)

@@ -61,6 +61,7 @@ def _serve(weights_dir, connection):
     import tensorflow as tf
 
     from digitpad.inference import Predictor
+    from digitpad.serving import freeze_loaded_objects
 
     # One thread for TensorFlow's ops: the worker has one core's share, and an op split over two threads
     # waits for whichever the busy server's core runs last (batches took 5x longer at the 95th percentile).
@@ -71,6 +72,7 @@ def _serve(weights_dir, connection):
     except Exception as error:  # the server reports it on every drawing
         connection.send(("error", error))
         return
+    freeze_loaded_objects()
     connection.send(("ready", None))
     while True:
         try:

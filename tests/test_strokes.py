@@ -237,3 +237,21 @@ def test_under_load_a_live_drawing_is_answered_at_the_door_and_a_final_one_never
         assert third_answer[1]["body"] == b"read" and shedding.in_progress == 0
 
     asyncio.run(visit())
+
+
+def test_the_more_live_drawings_are_shed_the_longer_their_answers_are_held():
+    """`LiveShedding.hold`: nothing shed, no hold; a shed answer is held in proportion to the share of the
+    recent requests shed (pacing the pad's next live request), never longer than `max_hold`, and the
+    hold fades once requests pass again."""
+    from digitpad.serving import SHED_MEMORY, LiveShedding
+
+    shedding = LiveShedding(None, unchanged={}, max_hold=0.4)
+    assert shedding.hold() == 0.0
+    holds = []
+    for _ in range(4 * SHED_MEMORY):
+        shedding.count_request(True)
+        holds.append(shedding.hold())
+    assert holds == sorted(holds) and 0.35 < holds[-1] <= 0.4
+    for _ in range(4 * SHED_MEMORY):
+        shedding.count_request(False)
+    assert shedding.hold() < 0.01

@@ -34,13 +34,15 @@ LARGE_WAIT_S = 0.25  # seconds for a place, else refused ("busy")
 # maximal drawings (about 20 ms each to read) must not leave an honest visitor refused.
 MAX_WAITING = 128
 # The pad's drawings in progress at once (parsed, waiting or being read, answered) from which a live one is
-# answered at the door: one core reads about 150 drawings a second, so this many are ~50 ms of its work.
+# answered at the door, per core that reads: one core reads about 150 drawings a second, so this many
+# are ~50 ms of its work.
 SHED_LIVE_AT = 8
-# A shed live drawing's answer is held back up to this long, in proportion to the share of the pad's recent
-# requests shed (an average over about SHED_MEMORY of them): the pad keeps one live request in flight, so
-# the more the server sheds the slower each visitor sends. Answered at once, the shed requests of 80
-# visitors on one core (300 a second) took a third of the core that reads the drawings.
-MAX_SHED_HOLD_S = 0.4
+# A shed live drawing's answer is held back up to this long, by the square of the share of the pad's
+# recent requests shed (an average over about SHED_MEMORY of them): the pad keeps one live request in
+# flight, so the more the server sheds the slower each visitor sends (a share of 0.15, 25 visitors on
+# one core: 20 ms; 0.85, 80 visitors: 0.7 s). Answered at once, the shed requests of 80 visitors on one
+# core (300 a second) took a third of the core that reads the drawings.
+MAX_SHED_HOLD_S = 1.0
 SHED_MEMORY = 64
 MAX_BATCH = 32  # drawings read in one batch ...
 MAX_BATCH_POINTS = 6_000  # ... and points: a digit drawn in a second is 50-150 (a class of 25 drawing at
@@ -255,7 +257,7 @@ class LiveShedding:
 
     def hold(self):
         """Seconds to hold a shed answer now."""
-        return self.max_hold * self.shed_share
+        return self.max_hold * self.shed_share ** 2
 
     def count_request(self, shed):
         """One of the pad's requests, shed or let through: the moving share that sets `hold`."""

@@ -22,7 +22,8 @@ from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_wei
 from digitpad.challenge import Session
 from digitpad.drawings import DrawingStore, StoreError
 from digitpad.prediction import Prediction
-from digitpad.serving import BatchReader, BodyLimit, Busy, LiveShedding, Superseded, freeze_loaded_objects
+from digitpad.serving import (SHED_LIVE_AT, BatchReader, BodyLimit, Busy, LiveShedding, Superseded,
+                              freeze_loaded_objects)
 from digitpad.sketchpad import drawing_pad
 from digitpad.transfer import Transfer
 
@@ -550,5 +551,6 @@ LIVE_UNCHANGED = {"data": [None] + [{"__type__": "update"}] * 9, "is_generating"
 # Request bodies are bounded before they are read (the pad's strokes skip the queue and its limits), live
 # drawings give way under load, and what a slow link carries is made small (digitpad.transfer).
 LAUNCH_OPTIONS = {"css": CSS, "theme": THEME, "js": SERVER_LOST_JS,
-                  "app_kwargs": {"middleware": [Middleware(BodyLimit), Middleware(LiveShedding, unchanged=LIVE_UNCHANGED),
+                  "app_kwargs": {"middleware": [Middleware(BodyLimit), Middleware(LiveShedding, unchanged=LIVE_UNCHANGED,
+                                                           at=SHED_LIVE_AT * workers.usable_cores()),
                                                 Middleware(Transfer)]}}

@@ -117,6 +117,11 @@ SINGLE_SIZE = 0.6  # of the canvas: a single digit's size as written on the pad 
 GAP = 0.15  # strokes less than this share of their height apart horizontally (a 4's two strokes, a 5's
 # flag: up to 0.14 among the fixture's pen digits) belong to one digit, as do strokes the pen joins
 # (their inks overlap); digits in a number stand further apart
+# A group of strokes this wide for its height may be two digits written touching (`_apart`): chosen on
+# numbers made of the validation half of the held-out UNIPEN writers' digits (1,000, a tenth of them with
+# two digits touching): right digit count 97.5 % at 1.0 (as wide as high), 98.2 % at 0.9, single digits
+# split 0.62 % at both (a writer's very wide two-stroke 0s); 0.8 split 0.98 %.
+APART_WIDTH = 0.9
 
 
 def split_digits(strokes: Strokes) -> list:
@@ -177,14 +182,14 @@ def as_single_digits(parts: list) -> list:
 
 
 def _apart(part):
-    """[part] or its strokes cut in two (recursively): digits written touching. A group at least as wide
-    as it is high is cut between its strokes where each side has a stroke of at least half its height
-    and the two sides overlap least (at most a quarter of the narrower side's width)."""
+    """[part] or its strokes cut in two (recursively): digits written touching. A group at least
+    APART_WIDTH of its height wide is cut between its strokes where each side has a stroke of at least
+    half its height and the two sides overlap least (at most a quarter of the narrower side's width)."""
     if len(part) < 2:
         return [part]
     points = np.concatenate(part)
     width, height = np.ptp(points, axis=0)
-    if width < height:
+    if width < APART_WIDTH * height:
         return [part]
     ordered = sorted(part, key=lambda stroke: stroke[:, 0].mean())
     lows = np.array([s[:, 0].min() for s in ordered])

@@ -122,8 +122,7 @@ def main(argv=None):
     singles = [predictor.predict(unipen.pad_value(strokes)) for strokes in pen.strokes]
     read_alone = [bool(p.probabilities) and p.probabilities["cnn_batchnorm"].argmax() == y
                   for p, y in zip(singles, pen.labels)]
-    single_accuracy = np.mean([p.probabilities["cnn_batchnorm"].argmax() == y if p.probabilities else False
-                               for p, y in zip(singles, pen.labels)])
+    single_accuracy = np.mean(read_alone)
     split = np.mean([len(p.digits) > 1 for p in singles])
     flagged = np.mean([not p.is_digit for p in singles])
     print(f"single pen digits ({len(singles)}): cnn_batchnorm {single_accuracy:.2%} right; split in parts "

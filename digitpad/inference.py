@@ -176,8 +176,9 @@ class Predictor:
             }
             probabilities = {key: out[0][row] for key, out in outputs.items()}
             features = {key: out[1][row].copy() for key, out in outputs.items()}
+            strokes = drawings[i] if isinstance(drawings[i], preprocess.Strokes) else None
             is_digit = self.novelty is None or (bool(self.novelty.is_digit(features[novelty.KEY])[0]) and (
-                not isinstance(drawings[i], preprocess.Strokes) or self.novelty.path_is_digit(drawings[i].strokes)))
+                strokes is None or self.novelty.path_is_digit(strokes.strokes, with_lines=not strokes.live)))
             predictions[i] = Prediction(predictions[i].image, probabilities, layers, features=features,
                                         is_digit=is_digit)
         return predictions

@@ -63,6 +63,7 @@ class Strokes(NamedTuple):
     strokes: list  # [(N, 2) float64 (x, y) points, y pointing down], in drawing order
     width: float
     height: float
+    live: bool = False  # the pen still moving: the pad sends the strokes so far (marked "live")
 
 
 def check_strokes(value) -> Strokes:
@@ -109,7 +110,7 @@ def check_strokes(value) -> Strokes:
     if length > MAX_INK_LENGTH * max(width, height):
         raise DrawingError(f"The strokes are {length / max(width, height):,.0f} canvas sides long; DigitPad reads at "
                            f"most {MAX_INK_LENGTH}.")
-    return Strokes(checked, float(width), float(height))
+    return Strokes(checked, float(width), float(height), value.get("live") is True)
 
 
 MAX_DIGITS = 8  # a number of more digits than this is not read
@@ -160,7 +161,7 @@ def split_digits(strokes: Strokes) -> list:
         raise DrawingError(f"DigitPad reads numbers of up to {MAX_DIGITS} digits; this drawing has {len(digits)} "
                            "separate parts.")
     ordered = sorted(digits, key=lambda part: min(points[:, 0].min() for points in part))
-    return [Strokes(part, strokes.width, strokes.height) for part in ordered]
+    return [strokes._replace(strokes=part) for part in ordered]
 
 
 def as_single_digits(parts: list) -> list:
@@ -177,7 +178,7 @@ def as_single_digits(parts: list) -> list:
     single = []
     for part, low, span in zip(parts, lows, spans):
         offset = (np.array([part.width, part.height]) - span * factor) / 2
-        single.append(Strokes([(points - low) * factor + offset for points in part.strokes], part.width, part.height))
+        single.append(part._replace(strokes=[(points - low) * factor + offset for points in part.strokes]))
     return single
 
 

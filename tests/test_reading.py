@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from benchmarks.reading import as_value, nondigit, placed
-from digitpad import preprocess, unipen, views
+from digitpad import novelty, preprocess, unipen, views
 from digitpad.catalog import MODEL_NAMES
 
 
@@ -52,6 +52,20 @@ def test_scribbles_and_spirals_are_not_digits_and_pen_digits_are(predictor, pen_
     # About 1 % of pen digits are flagged by design (the limits' validation quantiles): here the page's
     # 0, drawn twice around, whose path is as long as a spiral's.
     assert sum(predictor.predict(value).is_digit for value in pen_values.values()) >= 9
+
+
+def test_zigzags_and_polygons_are_not_digits_but_a_pen_written_4_and_7_are(predictor, pen_digits):
+    rng = np.random.default_rng(4)
+    for kind in ("zigzag", "shape"):
+        assert sum(not predictor.predict(nondigit(kind, rng)).is_digit for _ in range(10)) >= 9, kind
+    # While the pen moves the corners are not measured (the final drawing is): a live drawing says so.
+    zigzag = preprocess.check_strokes({**nondigit("zigzag", rng), "live": True})
+    assert zigzag.live and all(part.live for part in preprocess.split_digits(zigzag))
+    assert novelty.path_shape(zigzag.strokes, with_lines=False)[3] == 0 < novelty.path_shape(zigzag.strokes)[3]
+    # The fixture's 4s and 7s (corners between straight lines, two in a row at most) are within both limits.
+    for strokes in (s for s, label in zip(pen_digits.strokes, pen_digits.labels) if label in (4, 7)):
+        zigzag, polygon = novelty.path_shape(preprocess.check_strokes(unipen.pad_value(strokes)).strokes)[3:5]
+        assert zigzag <= predictor.novelty.path_limits[3] and polygon <= predictor.novelty.path_limits[4]
 
 
 def test_the_verdict_says_not_a_digit_and_still_shows_the_softmax(predictor):

@@ -152,25 +152,36 @@ def adapt_models(predictor, images, labels) -> Adapted:
     drawing = np.repeat(np.arange(len(labels)), copies)  # which drawing each image is
     features = predictor.features(seen)
     trained = {key: Head(*head) for key, head in predictor.heads().items()}
-    fold = folds(labels)
-    heads = {}
-    for key in MODEL_NAMES:
-        gain, right, held_out = 0, 0, 0
-        for part in sorted(set(fold) - {-1}):
-            held = fold[drawing] == part
-            learned = refit(features[key][~held], labels[drawing][~held], trained[key], PULL[key])
-            first = np.nonzero(held & (np.arange(len(drawing)) % copies == 0))[0]  # the drawings as drawn
-            truth = labels[drawing[first]]
-            learned_right = int((learned.probabilities(features[key][first]).argmax(axis=1) == truth).sum())
-            gain += learned_right - int((trained[key].probabilities(features[key][first]).argmax(axis=1) == truth).sum())
-            right, held_out = right + learned_right, held_out + len(first)
-        used = gain >= GATE and right >= AGREEMENT * held_out
-        heads[key] = refit(features[key], labels[drawing], trained[key], PULL[key]) if used else trained[key]
-    as_drawn = np.arange(len(drawing)) % copies == 0
+    fold, as_drawn = folds(labels), np.arange(len(drawing)) % copies == 0
+    heads = {key: refit(features[key], labels[drawing], trained[key], PULL[key])
+             if _check_clears(features[key], labels[drawing], fold[drawing], as_drawn, trained[key], PULL[key])
+             else trained[key] for key in MODEL_NAMES}
     scores = {key: (_digit_scores(trained[key], features[key][as_drawn], labels),
                     _digit_scores(heads[key], features[key][as_drawn], labels)) for key in MODEL_NAMES}
     return Adapted(predictor, heads, len(labels), {key: heads[key] is not trained[key] for key in MODEL_NAMES},
                    scores)
+
+
+def _check_clears(features, labels, fold, as_drawn, trained, pull):
+    """Does the refit, made without each fold of the drawings in turn, read the drawings held out (as
+    drawn) right GATE times more than the model as trained, and AGREEMENT of them right? (`labels`,
+    `fold`: of each row of `features`.) When the model as trained reads every drawing that could be held
+    out right, no refit can gain: the answer is no, without refitting (most of the time, for the CNNs)."""
+    checked = (fold >= 0) & as_drawn
+    if _read_right(trained, features[checked], labels[checked]) == checked.sum():
+        return False
+    gain = right = 0
+    for part in sorted(set(fold) - {-1}):
+        held = fold == part
+        learned = refit(features[~held], labels[~held], trained, pull)
+        shown = held & as_drawn
+        learned_right = _read_right(learned, features[shown], labels[shown])
+        gain, right = gain + learned_right - _read_right(trained, features[shown], labels[shown]), right + learned_right
+    return gain >= GATE and right >= AGREEMENT * checked.sum()
+
+
+def _read_right(head, features, labels):
+    return int((head.probabilities(features).argmax(axis=1) == labels).sum())
 
 
 def _digit_scores(head, features, labels):

@@ -149,7 +149,11 @@ class Predictor:
                 # one digit, or a number with a part that cannot be read: say why (its first such part)
                 predictions.append(next((p for p in mine if not p.probabilities), mine[0]))
             else:
-                predictions.append(replace(mine[0], is_digit=all(p.is_digit for p in mine), digits=mine))
+                strokes = [part.strokes for part, owner in zip(parts, owners)
+                           if owner == i and isinstance(part, preprocess.Strokes)]
+                is_digit = all(p.is_digit for p in mine) and (self.novelty is None or
+                                                              self.novelty.parts_are_digits(strokes))
+                predictions.append(replace(mine[0], is_digit=is_digit, digits=mine))
         return predictions
 
     def read_number(self, value) -> dict:

@@ -68,6 +68,23 @@ def test_zigzags_and_polygons_are_not_digits_but_a_pen_written_4_and_7_are(predi
         assert zigzag <= predictor.novelty.path_limits[3] and polygon <= predictor.novelty.path_limits[4]
 
 
+def test_upright_digits_written_touching_are_two(pen_digits):
+    """A 1 touching its neighbour makes too narrow a pair to be cut as two wide digits are; two upright
+    strokes side by side that barely overlap are cut all the same."""
+    ones = [i for i, (s, label) in enumerate(zip(pen_digits.strokes, pen_digits.labels)) if label == 1 and len(s) == 1]
+    for rows in ([ones[0], ones[1]], [ones[2], ones[3]]):
+        parts = preprocess.split_digits(preprocess.check_strokes(side_by_side(pen_digits, rows, gap=-0.03)))
+        assert len(parts) == 2
+
+
+def test_upright_lines_side_by_side_are_hatching_not_a_number_of_ones(predictor):
+    def lines(count):
+        return as_value([np.array([[60 + 30 * i, 80], [60 + 30 * i, 200]], float) for i in range(count)])
+    assert predictor.read_number(lines(4))["cnn_batchnorm"] == "1111"
+    assert not predictor.predict(lines(4)).is_digit  # more parallel straight strokes than any digit has
+    assert predictor.predict(lines(2)).is_digit  # 11
+
+
 def test_the_verdict_says_not_a_digit_and_still_shows_the_softmax(predictor):
     rng = np.random.default_rng(5)
     prediction = next(p for p in (predictor.predict(nondigit("scribble", rng)) for _ in range(10)) if not p.is_digit)

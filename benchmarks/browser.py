@@ -10,7 +10,7 @@ strokes. In one run, against three servers:
 - a no-op app with `gr.Sketchpad` at 280 px, as the page had it before its own pad (the old floor);
 
 each at localhost and behind a proxy that adds 100 ms to every round trip (50 ms each way, as a
-visitor far from a Space sees it). Every view of the app marks the drawing it shows with its number
+visitor far from a Space sees it); and numbers of four pen digits drawn on the app at localhost. Every view of the app marks the drawing it shows with its number
 of points (`data-points`), and so does the pad (`canvas.dataset.points`): the wait is from the last
 stroke's mouse-up until every view shows the final drawing. Every wait is bounded (BOUND_S): a view
 that never shows the final drawing is counted as missing. The gr.Sketchpad no-op, whose output
@@ -81,6 +81,16 @@ def benchmark_digits(count=12):
         take = min(len(indices), count // 3 if strokes < 3 else count - len(chosen))
         chosen += indices[:: max(1, len(indices) // max(take, 1))][:take]
     return [(int(pen.labels[i]), unipen.pad_value(pen.strokes[i])) for i in chosen]
+
+
+def benchmark_numbers(count=6):
+    """[(digits, pad value)]: numbers of four pen-written digits of one writer side by side, as
+    `benchmarks.reading` makes them."""
+    from benchmarks.reading import number
+
+    pen, rng = unipen.load(FIXTURE), np.random.default_rng(4)
+    writers = [i for i in (np.nonzero(pen.writers == w)[0] for w in sorted(set(pen.writers))) if len(i) >= 4]
+    return [number(pen, writers[k % len(writers)], rng, n=4)[:2][::-1] for k in range(count)]
 
 
 def hand_path(points, box, side):
@@ -298,7 +308,7 @@ def every_view(waits):
 def run(count=12):
     from playwright.sync_api import sync_playwright
 
-    digits = benchmark_digits(count)
+    digits, numbers = benchmark_digits(count), benchmark_numbers(max(2, count // 2))
     servers = {"app": APP, "pad": noop_command("pad"), "sketchpad": noop_command("sketchpad")}
     measured, follow_ups, live = {}, {}, None
     with sync_playwright() as playwright:
@@ -314,6 +324,8 @@ def run(count=12):
                     follow_ups[kind, latency] = [w["follow-ups"] for w in waits]
                 if kind == "app":
                     live = live_rate(browser, url)
+                    print(f"  app: drawing {len(numbers)} numbers of four digits", flush=True)
+                    measured["numbers", 0] = [every_view(w) for w in measure(browser, url, kind, numbers)]
             finally:
                 proxy.close()
                 stop(process)
@@ -330,12 +342,13 @@ def report(digits, measured, follow_ups, live):
           f"strokes, drawn at a hand's pace; every wait bounded at {BOUND_S:.0f} s)")
     print(f"{'':<66}{'median':>9}{'p95':>9}{'missing':>9}{'fetches':>9}")
     medians = {}
+    names["numbers"] = "app: a number of four digits, every view shows it"
     for (kind, latency), waits in measured.items():
         shown = np.array([w for w in waits if w is not None])
         median, p95 = (np.median(shown), np.percentile(shown, 95)) if len(shown) else (float("nan"),) * 2
         medians[kind, latency] = median
         name = f"{names[kind]}{f', +{latency * 1000:.0f} ms round trip' if latency else ''}"
-        fetches = np.median(follow_ups[kind, latency])
+        fetches = np.median(follow_ups.get((kind, latency), [0]))
         print(f"{name:<66}{median:>8.3f}s{p95:>8.3f}s{len(waits) - len(shown):>9}{fetches:>9.0f}")
     app = np.array([w if w is not None else np.inf for w in measured["app", 0]])
     for count in sorted(set(strokes)):
@@ -347,8 +360,10 @@ def report(digits, measured, follow_ups, live):
     print(f"app / no-op pad: {vs_pad:.2f}x; gr.Sketchpad no-op / app: {vs_sketchpad:.1f}x")
     print(f"while the pen moves: the views showed {rate:.1f} newer drawings a second during a {seconds:.1f} s stroke")
     print("fetches: requests the page made for a drawing besides the drawing's own (median per digit)")
-    missing = sum(w is None for w in measured["app", 0] + measured["app", LATENCY_S])
+    missing = sum(w is None for w in measured["app", 0] + measured["app", LATENCY_S] + measured["numbers", 0])
+    numbers = np.array([w if w is not None else np.inf for w in measured["numbers", 0]])
     return bool(missing or medians["app", 0] > TARGETS["median_s"]
+                or medians["numbers", 0] > TARGETS["median_s"] or np.percentile(numbers, 95) > TARGETS["p95_s"]
                 or np.percentile(app, 95) > TARGETS["p95_s"]
                 or medians["app", LATENCY_S] > TARGETS["latency_median_s"]
                 or vs_pad > TARGETS["vs_pad_noop"] or vs_sketchpad < TARGETS["vs_sketchpad"]

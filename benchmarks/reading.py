@@ -41,9 +41,10 @@ def as_value(strokes):
     return {"strokes": [np.round(np.clip(s, 0, SIDE), 1).tolist() for s in strokes], "width": SIDE, "height": SIDE}
 
 
-def number(pen, writer_digits, rng):
-    """(pad value, its digits as a string, their indices in `pen`): 2-4 digits of one writer side by side."""
-    n = int(rng.integers(2, 5))
+def number(pen, writer_digits, rng, n=None):
+    """(pad value, its digits as a string, their indices in `pen`): `n` (else 2-4) digits of one writer
+    side by side."""
+    n = n or int(rng.integers(2, 5))
     chosen = rng.choice(writer_digits, n, replace=len(writer_digits) < n)
     height = SIDE * rng.uniform(0.25, 0.4) * (1.0 if n < 4 else 0.8)
     x, strokes = 0.0, []

@@ -11,9 +11,10 @@ strokes. In one run, against three servers:
 
 each at localhost and behind a proxy that adds 100 ms to every round trip (50 ms each way, as a
 visitor far from a Space sees it); and numbers of four pen digits drawn on the app at localhost.
-Every view of the app marks the drawing it shows with its number of points (`data-points`), and so does the pad (`canvas.dataset.points`): the wait is from the last
-stroke's mouse-up until every view shows the final drawing. Every wait is bounded (BOUND_S): a view
-that never shows the final drawing is counted as missing. The gr.Sketchpad no-op, whose output
+Every view of the app marks the drawing it shows with its number of points (`data-points`), and so
+does the pad (`canvas.dataset.points`): the wait is from the last stroke's mouse-up until every view
+shows the final drawing. Every wait is bounded (BOUND_S): a view that never shows the final drawing
+is counted as missing. The gr.Sketchpad no-op, whose output
 cannot tell drawings apart, is timed to its output's last change after the mouse-up (the page then
 still for SETTLE_S). Also: how often the views follow the pen during one 2-second stroke.
 """

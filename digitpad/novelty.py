@@ -92,11 +92,12 @@ def path_shape(strokes, with_lines=True):
     if not strokes:
         return np.zeros(6)
     size = max(float(np.ptp(np.concatenate(strokes), axis=0).max()), 1e-9)
-    length = turning = corners = 0.0
+    turning = corners = 0.0
+    lengths = []
     for stroke in strokes:
         steps = np.hypot(*np.diff(stroke, axis=0).T)
         along = np.concatenate([[0], np.cumsum(steps)])
-        length += along[-1]
+        lengths.append(along[-1])
         count = int(along[-1] / (SPACING * size))
         if count < 2:
             continue
@@ -107,9 +108,9 @@ def path_shape(strokes, with_lines=True):
         if len(heading) > 3:
             sharp = np.abs((heading[3:] - heading[:-3] + np.pi) % (2 * np.pi) - np.pi) > np.deg2rad(135)
             corners += int((np.diff(np.concatenate([[0], sharp.astype(int)])) == 1).sum())
-    parallel = most_parallel(straight_directions(strokes))
+    parallel = most_parallel(_directions(strokes, lengths, size))
     zigzag, polygon = np.max([straight_corners(stroke, size) for stroke in strokes], axis=0) if with_lines else (0, 0)
-    return np.array([length / size, turning / (2 * np.pi), corners, zigzag, polygon, parallel])
+    return np.array([sum(lengths) / size, turning / (2 * np.pi), corners, zigzag, polygon, parallel])
 
 
 def straight_directions(strokes):
@@ -119,12 +120,14 @@ def straight_directions(strokes):
     if not strokes:
         return []
     size = max(float(np.ptp(np.concatenate(strokes), axis=0).max()), 1e-9)
-    directions = []
-    for stroke in strokes:
-        length, chord = np.hypot(*np.diff(stroke, axis=0).T).sum(), stroke[-1] - stroke[0]
-        if length > 0.5 * size and np.hypot(*chord) > 0.9 * length:
-            directions.append(np.arctan2(chord[1], chord[0]) % np.pi)
-    return directions
+    return _directions(strokes, [np.hypot(*np.diff(stroke, axis=0).T).sum() for stroke in strokes], size)
+
+
+def _directions(strokes, lengths, size):
+    """`straight_directions` of (N, 2) float strokes whose path lengths and box size are known."""
+    chords = [stroke[-1] - stroke[0] for stroke in strokes]
+    return [np.arctan2(chord[1], chord[0]) % np.pi for chord, length in zip(chords, lengths)
+            if length > 0.5 * size and np.hypot(*chord) > 0.9 * length]
 
 
 def most_parallel(directions):

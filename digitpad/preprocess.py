@@ -198,9 +198,11 @@ def _apart(part):
     points = np.concatenate(part)
     width, height = np.ptp(points, axis=0)
     ordered = sorted(part, key=lambda stroke: stroke[:, 0].mean())
+    spans = np.array([np.ptp(s[:, 1]) for s in ordered]) / max(height, 1e-9)
+    if width < APART_WIDTH * height and (spans >= UPRIGHT).sum() < 2:
+        return [part]  # neither way can cut it (most multi-stroke digits: a 4, a 5's flag, a crossed 7)
     lows = np.array([s[:, 0].min() for s in ordered])
     highs = np.array([s[:, 0].max() for s in ordered])
-    spans = np.array([np.ptp(s[:, 1]) for s in ordered]) / max(height, 1e-9)
     # For a cut before stroke k: the left side's extent and tallest stroke, and the right side's (running).
     left_low, left_high = np.minimum.accumulate(lows)[:-1], np.maximum.accumulate(highs)[:-1]
     right_low, right_high = np.minimum.accumulate(lows[::-1])[::-1][1:], np.maximum.accumulate(highs[::-1])[::-1][1:]

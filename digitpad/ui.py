@@ -119,6 +119,10 @@ class DigitPad:
             return (gr.skip(),) * 11
         except Busy as error:  # the page keeps its views; the verdict says why this drawing waits
             return (gr.skip(),) * 6 + (f"<div class='verdict unsure'>{error}</div>",) + (gr.skip(),) * 4
+        if visitor is not None and live and self._lifted(visitor, strokes.get("seq"), live):
+            # The pen lifted while this live drawing was read: the page would draw a part of the drawing
+            # while the final answer is on its way (and the browser's work then slows it down).
+            return (gr.skip(),) * 11
         *shown, inside = shown
         if session is not None and session.adapting and prediction.probabilities and not prediction.digits:
             # The visitor's own adaptation (their session only): its panels and verdict, each panel

@@ -266,7 +266,9 @@ def grid(items):
 def saliency(predictor, prediction, key):
     """HTML: the pixels that pushed the model toward its answer, captioned."""
     top = int(prediction.probabilities[key].argmax())
-    picture = plots.saliency_overlay(prediction.image, predictor.saliency(key, prediction.image, top))
+    computed = prediction.saliency.get(key)  # read with the drawing, or now
+    picture = plots.saliency_overlay(prediction.image, computed if computed is not None else
+                                     predictor.saliency(key, prediction.image, top))
     return figure(picture, f"Saliency: the pixels that pushed it toward {top}", 224, "figure saliency-figure")
 
 

@@ -58,10 +58,10 @@ def read_batch(predictor, drawings, layers_of, shown):
 
 def _serve(weights_dir, connection):
     """The worker: load the models, then read each batch sent until the pipe closes."""
-    import tensorflow as tf
-
-    from digitpad.inference import Predictor
+    from digitpad.inference import Predictor  # first: it sets how TensorFlow is to load (oneDNN off)
     from digitpad.serving import freeze_loaded_objects
+
+    import tensorflow as tf
 
     # One thread for TensorFlow's ops: the worker has one core's share, and an op split over two threads
     # waits for whichever the busy server's core runs last (batches took 5x longer at the 95th percentile).

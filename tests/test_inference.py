@@ -39,6 +39,17 @@ def test_first_layer_activations(predictor, digits):
     assert np.allclose(direct, prediction.probabilities["mlp"], atol=1e-5)
 
 
+def test_a_lifted_pens_reading_holds_every_models_saliency(predictor, digits):
+    """The drawings whose layers are kept ("Inside a model" shows them) are read with each model's
+    saliency for its own answer, in the same call: the same as computed alone."""
+    canvas = canvas_of(digits[3])
+    assert predictor.predict(canvas).saliency == {}  # the API and the moving pen do not pay for it
+    prediction = predictor.predict(canvas, layers_of=MODEL_NAMES)
+    for key in MODEL_NAMES:
+        alone = predictor.saliency(key, prediction.image, int(prediction.probabilities[key].argmax()))
+        assert alone.max() > 0 and np.allclose(prediction.saliency[key], alone, atol=1e-3 * alone.max())
+
+
 def test_saliency_highlights_the_drawn_pixels(predictor, digits):
     image = predictor.predict(canvas_of(digits[3])).image
     for key in ("perceptron", "cnn_batchnorm"):

@@ -87,6 +87,27 @@ def test_a_live_drawing_sent_before_the_last_lift_changes_nothing(app, pen_value
     assert "data-points" in read(app, partial, "cnn_batchnorm", None, None, SimpleNamespace(session_hash="another"))[6]
 
 
+def test_a_live_drawing_whose_pen_lifted_while_it_was_read_changes_nothing(app, pen_values, monkeypatch):
+    """The final drawing arrives while the visitor's live one is read: the live answer, sent after the
+    lift, would put part of the drawing on every view while the final answer is on its way."""
+    from types import SimpleNamespace
+
+    visit = SimpleNamespace(session_hash="lifted-while-read")
+    final = {**pen_values[3], "seq": 9}
+    live = {**final, "strokes": [final["strokes"][0][: len(final["strokes"][0]) // 2]], "live": True, "seq": 8}
+    reader = app.reader.read
+
+    async def read_while_the_pen_lifts(*args, **kwargs):
+        answer = await reader(*args, **kwargs)
+        app._lifted(visit.session_hash, final["seq"], False)  # the final drawing came meanwhile
+        return answer
+
+    monkeypatch.setattr(app.reader, "read", read_while_the_pen_lifts)
+    assert read(app, live, "cnn_batchnorm", None, None, visit) == (gr.skip(),) * 11
+    monkeypatch.undo()
+    assert "data-points" in read(app, {**live, "seq": 10}, "cnn_batchnorm", None, None, visit)[6]  # a new stroke's
+
+
 def test_the_pens_moving_strokes_arrive_as_the_input_events_data(app, pen_values):
     """While the pen moves the pad sends its strokes as its input event's data (not its value); the
     answer updates every view but "Inside a model", in the order of `ui.LIVE_UNCHANGED`'s outputs."""

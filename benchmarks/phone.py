@@ -105,7 +105,7 @@ def visit(browser, url, size, digits):
             sizes = [request.sizes() for request in responses]
             result["bytes"] = sum(s["responseBodySize"] + s["responseHeadersSize"] for s in sizes)
             result["responses"] = len(responses)
-            result["largest"] = sorted(((s["responseBodySize"] + s["responseHeadersSize"], r.url.rsplit("/", 1)[-1])
+            result["largest"] = sorted(((s["responseBodySize"] + s["responseHeadersSize"], r.url.rsplit("/", 1)[-1] or "the page")
                                         for s, r in zip(sizes, responses)), reverse=True)[:3]
     page.wait_for_function("() => document.querySelector('#verdict-compact [data-points], #verdict-compact .compact')",
                            timeout=60_000)

@@ -2,12 +2,13 @@
 
 1. Images, through the `predict` API with `gradio_client` as a hostile caller would: small files that
    claim huge images (header bombs) and files that are not what they say, one at a time, then a flood
-   of bombs at once while an honest caller sends ten drawings.
+   of bombs at once (from a process of their own, as other visitors) while an honest caller sends ten
+   drawings.
 2. Strokes, as the page's pad sends them (one request answered directly, no queue): each kind of bad
    strokes (wrong nesting, NaN, strings, coordinates off the canvas, 10^6 points, 10^4 strokes, a
-   10 MB body) one at a time, then FLOOD visitors sending the largest drawings the limits allow,
-   back to back, while an honest visitor draws ten real pen-written digits (a few requests while
-   the pen moves, then the final one).
+   10 MB body) one at a time, then FLOOD visitors (a process of their own) sending the largest
+   drawings the limits allow, back to back, while an honest visitor draws ten real pen-written
+   digits (a few requests while the pen moves, then the final one).
 Prints how long each refusal took and what it said, the honest answers and their latencies, and the
 server's resident memory before, at its peak and after. Without --url it starts `python app.py`
 itself (and can then read the server's memory).
@@ -110,13 +111,64 @@ def send(url, path):
     return time.perf_counter() - start, answer
 
 
-def flood(url, path, count):
-    """Send `count` copies of `path` at once; returns [(seconds, answer)]."""
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(send(url, path))) for _ in range(count)]
+# ---------------------------------------------------------------- floods, from a process of their own
+
+
+class Flood:
+    """`count` hostile callers at once, in a process of their own: as other visitors are, so that their
+    clients' work (30 gradio_client Clients reading the app's config, say) does not hold the honest
+    caller's interpreter and its GIL, and time counted as the server's. Started once the process is
+    ready (its imports done); `end()` stops it where it does not end by itself and returns what it
+    measured: `kind` "bombs": each caller sends the image at `target` once, [(seconds, answer)];
+    "strokes": each, a visit of its own, sends the pad value `target` back to back until stopped,
+    [(seconds, refused)]."""
+
+    def __init__(self, kind, url, target, count=FLOOD):
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=_flood, args=(kind, url, target, count, child), daemon=True)
+        self.process.start()
+        self.connection.recv()  # ready
+        self.connection.send("go")
+
+    def end(self):
+        self.connection.send("stop")
+        measured = self.connection.recv()
+        self.process.join(timeout=30)
+        return measured
+
+
+def _flood(kind, url, target, count, connection):
+    """The flood's process (see Flood)."""
+    import gradio_client  # noqa: F401 (imported before the start: the flood starts at once)
+
+    from benchmarks.server import pad_body, post_pad, verdict
+
+    results, stop = [], threading.Event()
+
+    def bomb(_):
+        results.append(send(url, target))
+
+    def strokes(visitor):
+        body = pad_body(url, target, session=f"flood-{visitor}")
+        while not stop.is_set():
+            seconds, status, answer = post_pad(url, body)
+            results.append((seconds, status == 503 or "busy" in verdict(answer)))
+
+    connection.send("ready")
+    connection.recv()
+    threads = [threading.Thread(target=bomb if kind == "bombs" else strokes, args=(v,), daemon=True)
+               for v in range(count)]
     for thread in threads:
         thread.start()
-    return threads, results
+    if kind == "strokes":
+        connection.recv()  # stop
+        stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    connection.send(results)
 
 
 # ---------------------------------------------------------------- hostile strokes
@@ -165,7 +217,7 @@ def pen_digits(count=10):
 
 
 def stroke_run(url, memory, peak):
-    from benchmarks.server import pad_body, pad_request, post_pad, verdict
+    from benchmarks.server import pad_request, verdict
 
     failed = False
     print(f"\n{'strokes sent as the pad sends them':<34}{'answered in':>14}  what the visitor read")
@@ -179,20 +231,7 @@ def stroke_run(url, memory, peak):
     seconds, _, answer = pad_request(url, heavy, session="heavy-alone")
     print(f"{'the largest drawing allowed, alone':<34}{seconds:>13.3f}s  {len(str(heavy)) >> 10} KB of strokes")
 
-    stop = threading.Event()
-    flood_times, refusals = [], []
-
-    def hostile(visitor):
-        body = pad_body(url, heavy, session=f"flood-{visitor}")
-        while not stop.is_set():
-            seconds, status, answer = post_pad(url, body)
-            flood_times.append(seconds)
-            if status == 503 or "busy" in verdict(answer):
-                refusals.append(seconds)
-
-    threads = [threading.Thread(target=hostile, args=(v,), daemon=True) for v in range(FLOOD)]
-    for thread in threads:
-        thread.start()
+    flood = Flood("strokes", url, heavy)
     time.sleep(1.0)  # the flood is on
     honest_times, honest_right = [], 0
     during = {}
@@ -203,10 +242,9 @@ def stroke_run(url, memory, peak):
         honest_right += f"<b>{label}</b>" in verdict(answer)
     for name in ("10^6 points", "NaN", "10^4 strokes"):
         during[name] = pad_request(url, BAD_STROKES[name](), session=f"bad-during-{name}")[0]
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
-    print(f"\n{FLOOD} visitors sending the largest drawing back to back: {len(flood_times)} answered, "
+    answered = flood.end()
+    refusals = [seconds for seconds, refused in answered if refused]
+    print(f"\n{FLOOD} visitors sending the largest drawing back to back: {len(answered)} answered, "
           f"{len(refusals)} of them told the server was busy (slowest refusal "
           f"{max(refusals, default=0) * 1000:.0f} ms)")
     print(f"honest visitor meanwhile: {honest_right}/10 right, slowest {max(honest_times):.3f} s, "
@@ -259,14 +297,13 @@ def main(argv=None):
             seconds, answer = send(url, path)
             print(f"{name:<34}{path.stat().st_size / 1024:>7.0f}KB{seconds:>13.3f}s  {answer[:90]}")
             failed |= seconds > TARGETS["refusal_s"]
-        threads, results = flood(url, bombs["png 12000x12000"], args.bombs)
+        flood = Flood("bombs", url, bombs["png 12000x12000"], args.bombs)
         honest_times, honest_right = [], 0
         for path, digit in honest:
             seconds, answer = send(url, path)
             honest_times.append(seconds)
             honest_right += f"<b>{digit}</b>" in answer
-        for thread in threads:
-            thread.join()
+        results = flood.end()
         refused = sum("accepts at most" in answer for _, answer in results)
         print(f"\n{args.bombs} x png 12000x12000 at once: {refused} refused with the size, slowest "
               f"{max(s for s, _ in results):.2f} s")

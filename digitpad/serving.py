@@ -64,7 +64,12 @@ class Busy(RuntimeError):
 
 
 class Superseded(RuntimeError):
-    """A live drawing not read yet when the same visitor's pen lifted: the final drawing answers instead."""
+    """A live drawing not read yet when the same visitor's pen lifted: the final drawing answers instead.
+    `final`: the final drawing's Job, whose reading (its future) can answer the live request too."""
+
+    def __init__(self, final=None):
+        super().__init__("superseded by the final drawing")
+        self.final = final
 
 
 class Job(NamedTuple):
@@ -90,7 +95,8 @@ class BatchReader:
     points (one drawing at least), so a flood of the largest drawings is read one at a time and a digit
     never waits behind a batch of them. At most `max_waiting` drawings wait, and each visitor has at
     most one live and one final drawing waiting or being read: beyond that a drawing is refused at once
-    (`Busy`). A final drawing supersedes the visitor's live one still waiting (`Superseded`): one being
+    (`Busy`). A final drawing supersedes the visitor's live one still waiting (`Superseded`, holding the
+    final's Job, whose reading can answer both requests): one being
     read is answered first, so a live answer never arrives after the final one. `batches` batches may
     be read at once (a worker reads one while the next is on its way).
     """
@@ -117,9 +123,9 @@ class BatchReader:
         if self._wakeup is None:
             self._wakeup = asyncio.Event()
             self._dispatchers = [asyncio.ensure_future(self._dispatch()) for _ in range(self._batches)]
-        if visitor is not None and not live and visitor in self._live:  # the pen lifted: its live drawing goes
-            self._live.pop(visitor).future.set_exception(Superseded())
         job = Job(drawing, layers_of, shown, asyncio.get_running_loop().create_future(), visitor)
+        if visitor is not None and not live and visitor in self._live:  # the pen lifted: its live drawing goes
+            self._live.pop(visitor).future.set_exception(Superseded(job))
         heapq.heappush(self._waiting, (bool(live), cost, next(self._arrivals), job))
         if visitor is not None and live:
             self._live[visitor] = job

@@ -87,25 +87,32 @@ def test_a_live_drawing_sent_before_the_last_lift_changes_nothing(app, pen_value
     assert "data-points" in read(app, partial, "cnn_batchnorm", None, None, SimpleNamespace(session_hash="another"))[6]
 
 
-def test_a_live_drawing_whose_pen_lifted_while_it_was_read_changes_nothing(app, pen_values, monkeypatch):
-    """The final drawing arrives while the visitor's live one is read: the live answer, sent after the
-    lift, would put part of the drawing on every view while the final answer is on its way."""
+def test_a_live_drawing_superseded_by_the_lift_shows_the_final_drawing(app, pen_values, monkeypatch):
+    """A live drawing still waiting when the pen lifts gives way to the final one, whose views answer it
+    too: no view is left unchanged (each would cost Gradio a component made for it), they show the final
+    drawing, and the session's Reading is left for the final request's own answer to set."""
+    import asyncio
     from types import SimpleNamespace
 
-    visit = SimpleNamespace(session_hash="lifted-while-read")
-    final = {**pen_values[3], "seq": 9}
-    live = {**final, "strokes": [final["strokes"][0][: len(final["strokes"][0]) // 2]], "live": True, "seq": 8}
+    from digitpad import preprocess, views
+    from digitpad.serving import Job, Superseded
+
+    final = {**pen_values[3], "seq": 11}
+    live = {**final, "strokes": [final["strokes"][0][: len(final["strokes"][0]) // 2]], "live": True, "seq": 10}
+    points = views.point_count(final)
     reader = app.reader.read
 
-    async def read_while_the_pen_lifts(*args, **kwargs):
-        answer = await reader(*args, **kwargs)
-        app._lifted(visit.session_hash, final["seq"], False)  # the final drawing came meanwhile
-        return answer
+    async def superseded(*args, **kwargs):
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(await reader(preprocess.check_strokes(final), MODEL_NAMES, None, points, False,
+                                       (points, ("cnn_batchnorm", None))))
+        raise Superseded(Job(None, MODEL_NAMES, (points, ("cnn_batchnorm", None)), future))
 
-    monkeypatch.setattr(app.reader, "read", read_while_the_pen_lifts)
-    assert read(app, live, "cnn_batchnorm", None, None, visit) == (gr.skip(),) * 11
-    monkeypatch.undo()
-    assert "data-points" in read(app, {**live, "seq": 10}, "cnn_batchnorm", None, None, visit)[6]  # a new stroke's
+    monkeypatch.setattr(app.reader, "read", superseded)
+    reading, *answer = read(app, live, "cnn_batchnorm", None, None, SimpleNamespace(session_hash="superseded"))
+    assert reading == gr.skip() and gr.skip() not in answer[:8]
+    panels, verdict = answer[:5], answer[5]
+    assert panels[4]["label"] == "3" and f"data-points='{points}'" in verdict
 
 
 def test_the_pens_moving_strokes_arrive_as_the_input_events_data(app, pen_values):

@@ -187,7 +187,7 @@ class Predictor:
         # every model's saliency; the others (the pen still moving, the API) without.
         explained = [i for i in readable if layers_of[i]]
         read = {}  # drawing index -> (outputs, saliency, row)
-        for group, run in (([i for i in readable if not layers_of[i]], self._run_plain), (explained, self._explained)):
+        for group, run in (([i for i in readable if not layers_of[i]], self._run_plain), (explained, self._run_explained)):
             if group:
                 outputs, saliency = run(tf.constant(np.stack([predictions[i].image for i in group])))
                 read.update({i: (outputs, saliency, row) for row, i in enumerate(group)})
@@ -207,7 +207,7 @@ class Predictor:
                                         is_digit=is_digit, saliency={key: s[row].copy() for key, s in saliency.items()})
         return predictions
 
-    def _explained(self, images):
+    def _run_explained(self, images):
         """(outputs, saliency) of `run_all_explained`, as numpy arrays."""
         outputs, saliency = self._run_all_explained(images)
         return ({key: [tensor.numpy() for tensor in out] for key, out in outputs.items()},

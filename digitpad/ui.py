@@ -159,10 +159,12 @@ class DigitPad:
         return *shown, correction
 
     def inspect(self, reading, key, layer_name):
-        """"Inside a model" for the chosen model and layer, from the session's Prediction."""
-        if reading is None:
-            return views.inside(None, Prediction(np.zeros((28, 28), np.float32), message="Draw a digit"), key, None)
-        return views.inside(self.predictor, reading.prediction, key, layer_name)
+        """"Inside a model" for the chosen model and layer, from the session's Prediction, stamped with
+        its drawing as the drawing's own answer stamps it."""
+        if reading is None:  # nothing read yet: the view still says "Draw a digit". (The page's load sets
+            # the layer, and its answer can come after a first drawing's: the drawing's view stays.)
+            return gr.skip()
+        return views.inside(self.predictor, reading.prediction, key, layer_name, views.point_count(reading.drawing))
 
     def predict(self, drawing):
         """Five probability panels and the agreement summary: the `predict` API (a sketchpad value or an

@@ -169,9 +169,13 @@ def test_inspect_every_model_and_layer_from_the_kept_prediction(app, pen_values,
     assert conv.count("<figure") == 12 and conv.count("<img") == 24 and "kernel | max" in conv  # each map by its kernel
 
 
-def test_inspect_without_a_drawing_says_so(app):
-    inside = app.inspect(None, "cnn", None)
-    assert "<img" not in inside and "Draw a digit" in inside
+def test_inspect_stamps_the_drawing_it_shows_and_keeps_the_view_before_any(app, pen_values):
+    reading = read(app, pen_values[3], "cnn", None)[0]
+    points = sum(len(stroke) for stroke in pen_values[3]["strokes"])
+    inside = app.inspect(reading, "cnn", app.predictor.layer_names["cnn"][0])
+    assert inside.count(f"data-points='{points}'") == 2  # activations and saliency, as the drawing's answer
+    # The page's load sets the layer; its answer may come after a first drawing's, which it must not wipe.
+    assert isinstance(app.inspect(None, "cnn", None), type(gr.skip()))
 
 
 def test_select_model_highlights_one_panel_and_lists_its_layers(app):

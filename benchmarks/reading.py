@@ -8,7 +8,7 @@ on them), drawn on the pad's 280-unit canvas and read as the page reads them (`P
   digit's height), one gap in ten touching; cnn_batchnorm's whole-number accuracy against what its
   single-digit accuracy on those digits predicts (0.97 x accuracy^n: segmentation loses at most 3 %);
 - every single digit of the fixture: split into two or more parts, flagged "not a digit";
-- synthetic non-digits (scribbles, zigzags, hatching, spirals, shapes, letters made of strokes):
+- synthetic non-digits (scribbles, zigzags, hatching, spirals, shapes, letters made of strokes, dots):
   flagged "not a digit", and "All five models say ..." (the verdict's agree state);
 - bad input (50 tiny strokes, a digit drawn twice on itself, 20 digits): the verdict, never an exception.
 """
@@ -86,6 +86,10 @@ def nondigit(kind, rng):
         k = int(rng.choice([3, 4, 5, 6]))
         t = np.linspace(0, 2 * np.pi, k + 1) + rng.uniform(0, np.pi)
         return as_value([c + np.stack([np.cos(t), np.sin(t)], 1) * r])
+    if kind == "dots":  # a pen tapped all over: dots and short dashes, over a digit's size or the whole pad
+        k, spread = int(rng.integers(15, 60)), rng.choice([r, SIDE / 2 - 10])
+        at = rng.uniform(-spread, spread, (k, 2)) + (c if spread == r else SIDE / 2)
+        return as_value([np.stack([p, p + rng.uniform(-4, 4, 2)]) for p in at])
     letter = LETTERS[rng.choice(sorted(LETTERS))]
     return as_value([c + (np.asarray(s, float) - 0.5) * 2 * r for s in letter])
 
@@ -104,7 +108,7 @@ LETTERS = {
     "Y": [[(0, 0), (0.5, 0.5), (1, 0)], [(0.5, 0.5), (0.5, 1)]],
 }
 assert set(LETTERS) <= set(string.ascii_uppercase)
-KINDS = ["scribble", "zigzag", "hatching", "spiral", "shape", "letter"]
+KINDS = ["scribble", "zigzag", "hatching", "spiral", "shape", "letter", "dots"]
 
 
 def main(argv=None):

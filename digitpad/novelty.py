@@ -13,7 +13,7 @@ them exceed):
   its sharp corners, its zigzags and polygons (corners joining long straight lines, turning left and
   right in turn, or all the same way), and how many long straight strokes run parallel (hatching).
   No digit is drawn with more than two parallel straight strokes (measured: none of the 3,113
-  held-out digits).
+  held-out digits), nor with more than MAX_DIGIT_STROKES strokes or a path shorter than its size (dots and dashes).
 
 `python -m digitpad.novelty` fits both and writes weights/novelty.npz (committed with the weights;
 fit again after retraining).
@@ -34,6 +34,12 @@ SPACING = 0.04  # of the drawing's size: the path's step when its turning and co
 # at least CORNER_LINE long; a stroke ending within CLOSED of its start is closed.
 TOLERANCE, CORNER_ANGLE, CORNER_LINE, CLOSED = 0.03, np.deg2rad(50), 0.3, 0.1
 MAX_PARALLEL = 2  # long straight strokes running parallel in one digit (a 7's bar and its cross)
+# Strokes of one digit: none of UNIPEN's 13,363 pen-written digits has more than 5; twice that leaves room
+# for a digit retouched or drawn twice over itself, while a field of dots and dashes is no digit.
+MAX_DIGIT_STROKES = 10
+# The pen's path against the drawing's size: a digit's strokes span it (1.0 or more for all but 4 of those
+# 13,363 digits, which hold single points), dots and dashes scattered over it do not.
+MIN_LENGTH = 0.9
 RIDGE = 1e-3  # added to the covariance's diagonal (relative to its mean variance): a stable inverse
 
 
@@ -60,8 +66,10 @@ class Novelty:
         """Does the pen's path (the pad's strokes) look like a digit's? Without `with_lines`, its zigzags and
         polygons are not measured (skimage's Douglas-Peucker takes 0.5 ms a drawing, a tenth of reading
         it): for the drawings sent while the pen moves, whose final drawing is measured in full."""
+        if len(strokes) > MAX_DIGIT_STROKES:
+            return False
         shape = path_shape(strokes, with_lines)
-        return bool((shape[:5] <= self.path_limits).all() and shape[5] <= MAX_PARALLEL)
+        return bool((shape[:5] <= self.path_limits).all() and shape[5] <= MAX_PARALLEL and shape[0] >= MIN_LENGTH)
 
     @staticmethod
     def parts_are_digits(parts):

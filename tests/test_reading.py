@@ -54,6 +54,15 @@ def test_scribbles_and_spirals_are_not_digits_and_pen_digits_are(predictor, pen_
     assert sum(predictor.predict(value).is_digit for value in pen_values.values()) >= 9
 
 
+def test_dots_and_dashes_tapped_over_the_pad_are_not_digits_nor_a_number(predictor):
+    rng = np.random.default_rng(6)
+    for _ in range(10):
+        prediction = predictor.predict(nondigit("dots", rng))
+        assert not prediction.is_digit and views.agreement(prediction)[0] == "notdigit"
+    # A path at least as long as the drawing is wide or tall, a few strokes: what every pen digit is.
+    assert novelty.path_shape([np.array([[0.0, 0.0], [0.0, 10.0]])])[0] >= novelty.MIN_LENGTH
+
+
 def test_zigzags_and_polygons_are_not_digits_but_a_pen_written_4_and_7_are(predictor, pen_digits):
     rng = np.random.default_rng(4)
     for kind in ("zigzag", "shape"):

@@ -164,7 +164,11 @@ class DigitPad:
         if reading is None:  # nothing read yet: the view still says "Draw a digit". (The page's load sets
             # the layer, and its answer can come after a first drawing's: the drawing's view stays.)
             return gr.skip()
-        return views.inside(self.predictor, reading.prediction, key, layer_name, views.point_count(reading.drawing))
+        prediction = reading.prediction
+        if prediction.probabilities and key not in prediction.layers:  # read while the pen moved (no layers kept),
+            # and the lifted pen's answer did not replace it (refused as busy, say): read it again with them
+            prediction = self.predictor.predict(reading.drawing, key)
+        return views.inside(self.predictor, prediction, key, layer_name, views.point_count(reading.drawing))
 
     def predict(self, drawing):
         """Five probability panels and the agreement summary: the `predict` API (a sketchpad value or an

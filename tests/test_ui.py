@@ -178,6 +178,14 @@ def test_inspect_stamps_the_drawing_it_shows_and_keeps_the_view_before_any(app, 
     assert isinstance(app.inspect(None, "cnn", None), type(gr.skip()))
 
 
+def test_inspect_a_drawing_read_while_the_pen_moved_reads_its_layers(app, pen_values):
+    live = {**pen_values[5], "live": True}
+    reading = read(app, live, "cnn", None)[0]  # kept without layers: the lifted pen's answer usually replaces it
+    assert reading.prediction.layers == {}
+    inside = app.inspect(reading, "cnn", app.predictor.layer_names["cnn"][0])
+    assert inside.count("<img") == 25 and "Saliency" in inside  # 12 kernels, 12 maps, the saliency
+
+
 def test_select_model_highlights_one_panel_and_lists_its_layers(app):
     outputs = app.select_model("cnn")
     classes = [panel.elem_classes for panel in outputs[:5]]

@@ -67,7 +67,7 @@ class Superseded(RuntimeError):
     """A live drawing not read yet when the same visitor's pen lifted: the final drawing answers instead.
     `final`: the final drawing's Job, whose reading (its future) can answer the live request too."""
 
-    def __init__(self, final=None):
+    def __init__(self, final):
         super().__init__("superseded by the final drawing")
         self.final = final
 

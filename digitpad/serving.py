@@ -6,7 +6,9 @@ bounds are set here:
 - `BodyLimit`, an ASGI middleware: a request body over MAX_BODY bytes is refused with 413 and a
   message naming the limit, before it is read into memory or parsed (a real drawing's strokes are a
   few kilobytes; MAX_BODY is above what the stroke limits in `preprocess` allow), and bodies far
-  larger than a digit's are let in two at a time, so that parsing them cannot hold up small ones.
+  larger than a digit's are let in two at a time, so that parsing them cannot hold up small ones; one
+  that holds more strokes than are read has a place of its own and, for the pad's events, is answered
+  there by name, before Gradio parses it.
 - `LiveShedding`, an ASGI middleware: while SHED_LIVE_AT of the pad's drawings are in progress, a live
   drawing (the pen still moving) is answered at the door with nothing to change, before Gradio parses
   it: under load the live updates thin out and a lifted pen's drawing does not queue behind them.
@@ -24,12 +26,16 @@ import itertools
 import json
 from typing import NamedTuple
 
+from digitpad.preprocess import MAX_STROKES
+
 
 MAX_BODY = 128 << 10  # bytes: the largest drawing the stroke limits allow is about 70 KB of JSON
 DRAIN = 64 << 20  # bytes: a refused body up to this size is read and dropped, so its sender reads why
 SMALL_BODY = 16 << 10  # bytes: bodies up to this size (any real digit's strokes) go straight in ...
 LARGE_AT_ONCE = 2  # ... larger ones this many at a time, waiting at most
 LARGE_WAIT_S = 0.25  # seconds for a place, else refused ("busy")
+# The end of a stroke in a body's JSON (`...[x, y]]`): the pad's strokes, counted without parsing them.
+STROKE_END = b"]]"
 # Drawings waiting to be read: more than a class drawing at once on one core; a flood of 30 visitors'
 # maximal drawings (about 20 ms each to read) must not leave an honest visitor refused.
 MAX_WAITING = 128
@@ -173,12 +179,18 @@ class BodyLimit:
     - a body over SMALL_BODY bytes (a drawing far larger than any digit: a 2-second stroke on the pad
       is about 4 KB) waits up to LARGE_WAIT_S for one of LARGE_AT_ONCE places, else it is refused (503,
       "busy"): parsing and validating tens of KB of JSON takes milliseconds of the one event loop every
-      request shares, so a flood of them would otherwise hold up everyone's small drawings.
+      request shares, so a flood of them would otherwise hold up everyone's small drawings. A large body
+      of more strokes than `preprocess` reads (counted by their ends in the JSON, before parsing) waits
+      for a place of its own instead, so that a flood of the largest drawings allowed does not hold up
+      its refusal, and a flood of such bodies paces itself there. There, a pad's request (a POST to
+      /run/predict) is answered by `refuse_strokes(body)` (the event's answer, as JSON bytes; None: let
+      Gradio answer): Gradio took 28 ms of the event loop to handle a body of 10^4 strokes (parsing it,
+      walking every list in it for files) before the app named the limit.
     """
 
-    def __init__(self, app, limit=MAX_BODY):
-        self.app, self.limit = app, limit
-        self._large = None  # asyncio.Semaphore of the places for large bodies
+    def __init__(self, app, limit=MAX_BODY, refuse_strokes=None):
+        self.app, self.limit, self.refuse_strokes = app, limit, refuse_strokes
+        self._places = None  # {"large": LARGE_AT_ONCE places, "beyond": 1 for bodies of more strokes than read}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"].endswith("/upload"):
@@ -191,18 +203,27 @@ class BodyLimit:
         chunked = b"chunked" in dict(scope["headers"]).get(b"transfer-encoding", b"")
         if (length or 0) <= SMALL_BODY and not chunked:  # no body (a page, a file), or a digit's
             return await self._pass(scope, receive, send)
-        if self._large is None:
-            self._large = asyncio.Semaphore(LARGE_AT_ONCE)  # in the server's own event loop
-        try:  # a short wait for a place paces a flood (a sender cannot retry faster than this) ...
-            await asyncio.wait_for(self._large.acquire(), LARGE_WAIT_S)
+        if self._places is None:  # in the server's own event loop
+            self._places = {"large": asyncio.Semaphore(LARGE_AT_ONCE), "beyond": asyncio.Semaphore(1)}
+        try:
+            body = await _read_body(receive, self.limit)  # read before it waits: at most `limit` bytes
+        except _TooLarge:
+            return await self._refuse(send, 413, self._too_large())
+        place = self._places["beyond" if body.count(STROKE_END) > MAX_STROKES else "large"]
+        try:  # a free place at once (wait_for would first go round the loop, behind everything else in it);
+            # else a short wait for one paces a flood (a sender cannot retry faster than this) ...
+            await (place.acquire() if not place.locked() else asyncio.wait_for(place.acquire(), LARGE_WAIT_S))
         except asyncio.TimeoutError:  # ... then refused: no work done for it, nothing kept
-            await self._discard(receive, length or 0)
             return await self._refuse(send, 503, "DigitPad is busy reading other large drawings: try again in a "
                                                  "moment (a digit's strokes are a few KB).")
         try:
-            await self._pass(scope, receive, send)
+            refusal = (self.refuse_strokes(body) if place is self._places["beyond"] and self.refuse_strokes
+                       and scope["path"].endswith("/run/predict") else None)
+            if refusal is not None:
+                return await _answer(send, 200, refusal)
+            await self.app(scope, _replay(body, receive), send)
         finally:
-            self._large.release()
+            place.release()
 
     async def _pass(self, scope, receive, send):
         received = 0
@@ -235,10 +256,7 @@ class BodyLimit:
                 return
 
     async def _refuse(self, send, status, message):
-        body = json.dumps({"error": message}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, status, json.dumps({"error": message}).encode())
 
 
 class _TooLarge(Exception):
@@ -273,14 +291,11 @@ class LiveShedding:
         if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/run/predict"):
             return await self.app(scope, receive, send)
         if self.in_progress >= self.at:
-            body, more = b"", True  # bounded by BodyLimit, in front of this
-            while more:
-                message = await receive()
-                body, more = body + message.get("body", b""), message.get("more_body", False)
+            body = await _read_body(receive)  # bounded by BodyLimit, in front of this
             if _is_live(body):
                 self.count_request(True)
                 await asyncio.sleep(self.hold())
-                return await self._answer_unchanged(send)
+                return await _answer(send, 200, self.unchanged)
             receive = _replay(body, receive)
         self.count_request(False)
         self.in_progress += 1
@@ -289,11 +304,23 @@ class LiveShedding:
         finally:
             self.in_progress -= 1
 
-    async def _answer_unchanged(self, send):
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(self.unchanged)).encode())]})
-        await send({"type": "http.response.body", "body": self.unchanged})
+
+async def _answer(send, status, body):
+    """Send a JSON answer, from a middleware."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive, limit=None):
+    """A request's whole body; _TooLarge once it passes `limit` bytes."""
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body, more = body + message.get("body", b""), message.get("more_body", False)
+        if limit is not None and len(body) > limit:
+            raise _TooLarge
+    return body
 
 
 def _is_live(body):

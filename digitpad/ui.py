@@ -560,13 +560,42 @@ SERVER_LOST_JS = """() => {
     return response;
   };
 }"""
+
+
+def event_answer(data):
+    """An event's answer as Gradio sends it (`data`: a value per output), for the pad's events answered
+    at the door by a middleware; a state's value there is null (left as it is)."""
+    return {"data": data, "is_generating": False, "duration": 0.0, "average_duration": None, "render_config": None,
+            "changed_state_ids": []}
+
+
 # The pad's live event's answer that changes nothing, given at the door under load (`serving.LiveShedding`):
 # its outputs are the session's Reading (a state: null) and the nine views a live drawing updates.
-LIVE_UNCHANGED = {"data": [None] + [{"__type__": "update"}] * 9, "is_generating": False, "duration": 0.0,
-                  "average_duration": None, "render_config": None, "changed_state_ids": []}
+LIVE_UNCHANGED = event_answer([None] + [{"__type__": "update"}] * 9)
+
+
+def refuse_strokes(body):
+    """The answer to a pad's request of more strokes than are read (`serving.BodyLimit` asks, for large
+    bodies whose strokes it counted past the limit), as `DigitPad.read` answers a drawing it cannot read:
+    the views say why. None when the body is not such a request (Gradio answers it). The session's
+    Reading stays as it was (the door cannot set a state); the page's pad never sends such a drawing."""
+    try:
+        request = json.loads(body)
+        live = isinstance(request.get("event_data"), dict)  # the pen moving: the strokes are the input event's data
+        value = request["event_data"] if live else request["data"][0]
+        preprocess.check_strokes(value)
+    except preprocess.DrawingError as error:
+        prediction = Prediction(np.zeros((28, 28), np.float32), message=str(error))
+        *shown, inside = views.drawing_views(None, prediction, views.point_count(value), (None, None))
+        return json.dumps(event_answer([None, *shown, *([] if live else [inside]), None])).encode()
+    except (ValueError, LookupError, TypeError, AttributeError):  # not the pad's request
+        pass
+    return None
+
+
 # Request bodies are bounded before they are read (the pad's strokes skip the queue and its limits), live
 # drawings give way under load, and what a slow link carries is made small (digitpad.transfer).
 LAUNCH_OPTIONS = {"css": CSS, "theme": THEME, "js": SERVER_LOST_JS,
-                  "app_kwargs": {"middleware": [Middleware(BodyLimit), Middleware(LiveShedding, unchanged=LIVE_UNCHANGED,
+                  "app_kwargs": {"middleware": [Middleware(BodyLimit, refuse_strokes=refuse_strokes), Middleware(LiveShedding, unchanged=LIVE_UNCHANGED,
                                                            at=SHED_LIVE_AT * workers.usable_cores()),
                                                 Middleware(Transfer)]}}

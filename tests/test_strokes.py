@@ -255,3 +255,56 @@ def test_the_more_live_drawings_are_shed_the_longer_their_answers_are_held():
     for _ in range(4 * SHED_MEMORY):
         shedding.count_request(False)
     assert shedding.hold() < 0.01
+
+
+def test_a_body_of_too_many_strokes_is_answered_at_the_door_while_large_drawings_hold_the_places():
+    """`serving.BodyLimit`: large bodies go in LARGE_AT_ONCE at a time; one whose strokes (counted in its
+    JSON) are more than are read waits for a place of its own, so that a flood of large drawings does not
+    hold up its refusal, and the pad's is answered there by `refuse_strokes` without reaching the app."""
+    import json
+
+    from digitpad.serving import LARGE_AT_ONCE, SMALL_BODY, BodyLimit
+
+    seen, gate = [], asyncio.Event()
+
+    async def app(scope, receive, send):  # stands for Gradio: holds each request until the gate opens
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message["body"], message["more_body"]
+        seen.append(scope["path"])
+        await gate.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"read"})
+
+    def post(limit, path, body):
+        answer = []
+        scope = {"type": "http", "method": "POST", "path": path, "headers": [(b"content-length", str(len(body)).encode())]}
+        chunks = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive():
+            return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+        async def send(message):
+            answer.append(message)
+        return asyncio.ensure_future(limit(scope, receive, send)), answer
+
+    large = json.dumps({"data": [{"strokes": [[[1.5, 2.5]] * 2_000]}]}).encode()  # one long stroke
+    many = json.dumps({"data": [{"strokes": [[[1, 1]]] * 10_000}]}).encode()
+    assert len(large) > SMALL_BODY
+
+    async def flood():
+        limit = BodyLimit(app, refuse_strokes=lambda body: b'{"data": "refused"}')
+        held = [post(limit, "/gradio_api/run/predict", large)[0] for _ in range(LARGE_AT_ONCE)]
+        await asyncio.sleep(0.01)
+        assert len(seen) == LARGE_AT_ONCE  # the places are taken
+        refused, answer = post(limit, "/gradio_api/run/predict", many)
+        await asyncio.wait_for(refused, 0.1)  # not after the large drawings' wait (LARGE_WAIT_S)
+        assert answer[1]["body"] == b'{"data": "refused"}' and len(seen) == LARGE_AT_ONCE
+        api, _ = post(limit, "/gradio_api/queue/join", many)  # not the pad's: Gradio answers it, past the flood
+        await asyncio.sleep(0.01)
+        assert seen[-1] == "/gradio_api/queue/join"
+        gate.set()
+        await asyncio.gather(*held, api)
+
+    asyncio.run(flood())

@@ -87,6 +87,25 @@ def test_a_live_drawing_sent_before_the_last_lift_changes_nothing(app, pen_value
     assert "data-points" in read(app, partial, "cnn_batchnorm", None, None, SimpleNamespace(session_hash="another"))[6]
 
 
+def test_a_drawing_of_too_many_strokes_is_answered_at_the_door_as_the_handler_answers_it(app, pen_values):
+    """`serving.BodyLimit` answers such a body with `ui.refuse_strokes` before Gradio parses it: the same
+    views as `DigitPad.read` gives it, for the lifted pen's event and the moving pen's."""
+    import json
+
+    many = {"strokes": [[[1, 1]]] * 10_000, "width": 280, "height": 280}
+    *views, _ = read(app, many, "cnn_batchnorm", None)[1:]  # the handler's views (the correction's reset last)
+    lifted = json.loads(ui.refuse_strokes(json.dumps({"data": [many, "cnn_batchnorm", None, None],
+                                                      "event_data": None}).encode()))["data"]
+    assert lifted[1:-1] == views and lifted[0] is None and lifted[-1] is None
+    assert "at most 200" in lifted[6]
+    moving = json.loads(ui.refuse_strokes(json.dumps({"data": ["cnn_batchnorm", None, None],
+                                                      "event_data": {**many, "live": True}}).encode()))["data"]
+    assert moving[1:-1] == views[:-1]  # no "Inside a model": not an output of the moving pen's event
+    # Anything else is Gradio's to answer: within the limit, or not the pad's request.
+    assert ui.refuse_strokes(json.dumps({"data": [pen_values[3], "cnn", None, None]}).encode()) is None
+    assert ui.refuse_strokes(b"]]" * 300) is None and ui.refuse_strokes(b"[1, 2]") is None
+
+
 def test_a_live_drawing_superseded_by_the_lift_shows_the_final_drawing(app, pen_values, monkeypatch):
     """A live drawing still waiting when the pen lifts gives way to the final one, whose views answer it
     too: no view is left unchanged (each would cost Gradio a component made for it), they show the final

@@ -184,6 +184,21 @@ def test_reader_tells_every_waiting_visitor_when_the_work_fails():
         asyncio.run(BatchReader(broken).read("a drawing"))
 
 
+def gated_app(gate, record):
+    """An ASGI app that stands for Gradio: reads each request's body, `record(scope, body)`, and holds
+    its answer ("read") until the gate opens."""
+    async def app(scope, receive, send):
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message["body"], message["more_body"]
+        record(scope, body)
+        await gate.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"read"})
+    return app
+
+
 def test_under_load_a_live_drawing_is_answered_at_the_door_and_a_final_one_never_is():
     """`serving.LiveShedding`: below its bound every drawing reaches the app (the body intact); at it, a
     live drawing (the pen moving: "live" in the event's data) is answered with the unchanged answer
@@ -193,16 +208,7 @@ def test_under_load_a_live_drawing_is_answered_at_the_door_and_a_final_one_never
     from digitpad.serving import LiveShedding
 
     seen, gate = [], asyncio.Event()
-
-    async def app(scope, receive, send):  # stands for Gradio: holds each request until the gate opens
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body, more = body + message["body"], message["more_body"]
-        seen.append(body)
-        await gate.wait()
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"read"})
+    app = gated_app(gate, lambda scope, body: seen.append(body))
 
     def post(shedding, body):
         answer = []
@@ -266,16 +272,7 @@ def test_a_body_of_too_many_strokes_is_answered_at_the_door_while_large_drawings
     from digitpad.serving import LARGE_AT_ONCE, SMALL_BODY, BodyLimit
 
     seen, gate = [], asyncio.Event()
-
-    async def app(scope, receive, send):  # stands for Gradio: holds each request until the gate opens
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body, more = body + message["body"], message["more_body"]
-        seen.append(scope["path"])
-        await gate.wait()
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"read"})
+    app = gated_app(gate, lambda scope, body: seen.append(scope["path"]))
 
     def post(limit, path, body):
         answer = []

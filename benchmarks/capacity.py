@@ -19,7 +19,9 @@ same run: the final answer's wait from the last lift (p50 / p95), the live answe
 send (p95), live answers a visitor gets a second (over the whole run, pauses included: about 6 at
 most with this pattern), live drawings answered with nothing to change ("shed": given way under load,
 or older than the visitor's lift), refusals ("busy"), errors, requests answered a second and drawings
-read a second (answered with every view: the work done). Then the most
+read a second (answered with every view: the work done), and the server's CPU time a request
+(its process and its reading worker, user + system: steadier than the rates where a virtual
+machine's neighbours take the cores for a while). Then the most
 visitors a core holds within TARGETS, and the app once more on both cores (unpinned, the clients
 sharing them) at the busiest level, against its one-core figure (drawings read a second).
 """
@@ -34,7 +36,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from benchmarks.server import APP, ROOT, machine, noop_command, read_index, resident_mb, start_server, stop
+from benchmarks.server import APP, ROOT, cpu_seconds, machine, noop_command, read_index, resident_mb, start_server, stop
 from digitpad import unipen
 from digitpad.pad import SEND_EVERY
 
@@ -218,7 +220,7 @@ async def level(url, events, digits, visitors, seconds):
             "live_p95_s": pct(stats["live"], 95), "live_per_s": len(stats["live"]) / elapsed / visitors,
             "refused": len(stats["refused"]), "errors": len(stats["errors"]),
             "unchanged_per_s": stats["unchanged"] / elapsed / visitors,
-            "requests_per_s": stats["requests"] / elapsed,
+            "requests": stats["requests"], "requests_per_s": stats["requests"] / elapsed,
             "read_per_s": (stats["requests"] - stats["unchanged"] - len(stats["refused"]) - len(stats["errors"])) / elapsed,
             "first_errors": stats["errors"][:3]}
 
@@ -257,7 +259,9 @@ def measure(command, digits, levels, seconds, pinned=True):
         warm(url, events[0], digits)
         rows = []
         for visitors in levels:
+            used = cpu_seconds(process.pid)
             row = asyncio.run(level(url, events, digits, visitors, seconds))
+            row["cpu_ms"] = (cpu_seconds(process.pid) - used) * 1000 / max(1, row["requests"])
             row["memory_mb"] = resident_mb(process.pid)
             rows.append(row)
             print(format_row(("app" if command == APP else "no-op") + (" 1 core" if pinned else " 2 cores"), row),
@@ -270,11 +274,11 @@ def measure(command, digits, levels, seconds, pinned=True):
 def format_row(name, row):
     return (f"{name:<14}{row['visitors']:>9}{row['final_p50_s']:>9.3f}s{row['final_p95_s']:>8.3f}s"
             f"{row['live_p95_s']:>8.3f}s{row['live_per_s']:>9.1f}{row['unchanged_per_s']:>7.1f}{row['refused']:>8}{row['errors']:>7}"
-            f"{row['requests_per_s']:>9.0f}{row['read_per_s']:>8.0f}{row['memory_mb']:>8.0f}")
+            f"{row['requests_per_s']:>9.0f}{row['read_per_s']:>8.0f}{row['cpu_ms']:>8.1f}{row['memory_mb']:>8.0f}")
 
 
 HEADER = (f"{'server':<14}{'visitors':>9}{'final p50':>10}{'p95':>9}{'live p95':>9}{'live/s':>9}{'shed/s':>7}{'busy':>8}"
-          f"{'errors':>7}{'req/s':>9}{'read/s':>8}{'MB':>8}")
+          f"{'errors':>7}{'req/s':>9}{'read/s':>8}{'CPU ms':>8}{'MB':>8}")
 
 
 def most_within(rows):

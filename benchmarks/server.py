@@ -72,6 +72,21 @@ def resident_mb(pid):
     return float("nan")
 
 
+def cpu_seconds(pid):
+    """CPU time (user + system) used so far by the process and its children (the app's reading
+    worker): what a request costs, whatever else the machine's cores were doing meanwhile."""
+    pids = [pid] + [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                    for child in (task / "children").read_text().split()]
+    ticks = 0
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a child gone meanwhile
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime and stime, the stat line's 14th and 15th
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())

@@ -7,7 +7,7 @@ batches of `serving.BatchReader` go to a process of their own, which reads them 
 Predictions back; with one core (a pinned server, a 1-vCPU container) they are read in the server's
 own process, where the hand-over would only cost.
 
-The worker loads TensorFlow and the models again: 619 MB resident beside the server's 708 MB
+The worker loads TensorFlow and the models again: 676 MB resident beside the server's 756 MB
 (`python app.py` at rest on this machine, measured with ps).
 """
 

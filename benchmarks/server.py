@@ -75,8 +75,12 @@ def resident_mb(pid):
 def cpu_seconds(pid):
     """CPU time (user + system) used so far by the process and its children (the app's reading
     worker): what a request costs, whatever else the machine's cores were doing meanwhile."""
-    pids = [pid] + [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-                    for child in (task / "children").read_text().split()]
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            pids += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # a thread gone meanwhile, or a kernel without the children file
+            pass
     ticks = 0
     for each in pids:
         try:

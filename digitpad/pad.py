@@ -14,6 +14,8 @@ events, because Gradio keeps one request of an event in flight: a lifted pen's d
 other event, never waits for a live one's answer to come back first (a round trip, on a phone's
 link). `seq` numbers the values the pad sends, so that a live drawing held back while another was in
 flight, and sent after the pen lifted, is known as older. `preprocess.read_strokes` reads the strokes.
+A drawing holds at most one point more than `preprocess.MAX_POINTS`, so that the server names the
+limit (a longer one would pass the server's body limit and be refused unread).
 
 Imports only Gradio and the pad's constants, so the benchmarks' no-op apps use the very same pad.
 """
@@ -23,7 +25,7 @@ import json
 
 import gradio as gr
 
-from digitpad.preprocess import BRUSH, PAD_SIDE
+from digitpad.preprocess import BRUSH, MAX_POINTS, PAD_SIDE
 
 SEND_EVERY = 100  # ms between the strokes sent while the pen moves: the views follow it ~10 times a second
 EMPTY = {"strokes": [], "width": PAD_SIDE, "height": PAD_SIDE}
@@ -56,9 +58,9 @@ canvas { display: block; width: 100%; aspect-ratio: 1 / 1; background: #fff; cur
 _JS = """
 const canvas = element.querySelector('canvas');
 const context = canvas.getContext('2d');
-const SIDE = %(side)s, BRUSH = %(brush)s, SEND_EVERY = %(send_every)s;
+const SIDE = %(side)s, BRUSH = %(brush)s, SEND_EVERY = %(send_every)s, MAX_POINTS = %(max_points)s;
 let strokes = (props.value && props.value.strokes) || [];
-let current = null, lastSent = 0, timer = null, sends = 0, box = null;
+let current = null, lastSent = 0, timer = null, sends = 0, box = null, room = 0;
 
 const scale = () => canvas.width / SIDE;
 function line(points, from) {
@@ -103,6 +105,10 @@ canvas.addEventListener('pointerdown', event => {
   if (!event.isPrimary || event.button > 0) return;
   event.preventDefault();
   canvas.setPointerCapture(event.pointerId);
+  // A drawing holds at most one point more than the server reads: it is then answered with the limit
+  // by name, where a longer one would be a body past the server's size limit, refused unread.
+  room = MAX_POINTS + 1 - strokes.reduce((total, stroke) => total + stroke.length, 0);
+  if (room <= 0) return;
   box = canvas.getBoundingClientRect();
   current = [point(event)];
   line(current, 0);
@@ -112,7 +118,7 @@ canvas.addEventListener('pointermove', event => {
   const from = current.length;
   for (const each of (event.getCoalescedEvents ? event.getCoalescedEvents() : []).concat([event])) {
     const [x, y] = point(each), [px, py] = current[current.length - 1];
-    if (Math.abs(x - px) + Math.abs(y - py) >= 0.5) current.push([x, y]);
+    if (Math.abs(x - px) + Math.abs(y - py) >= 0.5 && current.length < room) current.push([x, y]);
   }
   if (current.length === from) return;
   line(current, from);
@@ -134,7 +140,8 @@ watch('value', () => {
   strokes = ((props.value && props.value.strokes) || []).map(stroke => stroke.slice()); current = null; redraw();
 });
 canvas.dataset.ready = 'true';  // listening: drawings and examples reach it from now on
-""" % {"side": PAD_SIDE, "brush": BRUSH * PAD_SIDE, "send_every": SEND_EVERY, "example_event": EXAMPLE_EVENT}
+""" % {"side": PAD_SIDE, "brush": BRUSH * PAD_SIDE, "send_every": SEND_EVERY, "max_points": MAX_POINTS,
+       "example_event": EXAMPLE_EVENT}
 
 
 class DrawingPad(gr.HTML):

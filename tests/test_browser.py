@@ -131,6 +131,23 @@ def test_every_view_shows_the_final_drawing_of_a_two_stroke_digit_and_undo_takes
     expect(top_guess(page, "cnn_batchnorm")).to_have_text("1")
 
 
+def test_a_drawing_past_the_points_limit_is_answered_with_the_limit_by_name(page):
+    """A pad already holding 4,950 points (an example's way in), then a stroke of 100 mouse moves:
+    the pad keeps one point past the limit, so the server reads the drawing's size and names the
+    limit. (A body of every point a long scribble makes would pass the server's size limit and be
+    refused unread, the page left showing the verdict before.)"""
+    from digitpad.pad import EXAMPLE_EVENT
+    from digitpad.preprocess import MAX_POINTS
+
+    held = [[[20 + 2 * i, 20 + 5 * row] for i in range(99)] for row in range(50)]
+    page.evaluate("([name, strokes]) => document.dispatchEvent(new CustomEvent(name, {detail: {strokes}}))",
+                  [EXAMPLE_EVENT, held])
+    stroke(page, [(0.2 + 0.6 * i / 100, 0.9) for i in range(101)], steps=1)
+    expect(page.locator("#verdict")).to_contain_text(f"reads at most {MAX_POINTS:,}", timeout=20_000)
+    assert page.locator("#sketchpad canvas").first.get_attribute("data-points") == str(MAX_POINTS + 1)
+    page.screenshot(path=ARTIFACTS / "browser-points-limit.png")
+
+
 def test_the_views_follow_the_pen_before_it_lifts(page):
     box = page.locator("#sketchpad canvas").first.bounding_box()
     page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.2 * box["height"])

@@ -6,6 +6,7 @@ thinned to their skeleton and redrawn with MNIST's median pen width, so a 8 px b
 digit and a 48 px brush on a small one both come out looking like MNIST.
 """
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -307,13 +308,19 @@ def _read_stroke_ink(strokes: Strokes) -> Drawing:
     path = _draw_path(strokes)
     if path.background.all():  # no stroke, or none within the canvas' pixels: an empty canvas
         return Drawing(np.zeros((SIZE, SIZE), np.float32), 0.0)
-    reach = int(np.ceil(path.radius + 0.5))
-    dy, dx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
-    disc = _brush_ink(np.sqrt(dy * dy + dx * dx), path.radius) > int(_brush_ink(0.0, path.radius)) // 3
-    ink = cv2.dilate((~path.background).view(np.uint8), disc.view(np.uint8)).view(bool)
+    ink = cv2.dilate((~path.background).view(np.uint8), _inked_disc(path.radius)).view(bool)
     rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     return Drawing(_normalise(crop), max(crop.shape) / max(path.canvas))
+
+
+@functools.lru_cache(maxsize=16)
+def _inked_disc(radius):
+    """uint8 (0/1) disc of the offsets from the path that the brush of `radius` inks over a third of its
+    full ink (read_drawing's threshold): made once per brush size (one for the pad), not per drawing."""
+    reach = int(np.ceil(radius + 0.5))
+    dy, dx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    return (_brush_ink(np.sqrt(dy * dy + dx * dx), radius) > int(_brush_ink(0.0, radius)) // 3).astype(np.uint8)
 
 
 def read(drawing) -> Drawing:

@@ -51,20 +51,33 @@ SKETCHPAD_EVENTS = 8  # pointer moves a stroke on gr.Sketchpad (see draw)
 TARGETS = {"median_s": 0.15, "p95_s": 0.3, "latency_median_s": 0.35, "vs_pad_noop": 1.3, "vs_sketchpad": 4.0,
            "live_per_s": 4.0}
 
-# Stamps pointer-ups and every change of each view, with the drawing it shows, in the page's own clock.
+# Stamps pointer-ups and every change of each view that can be seen, with the drawing it shows, in the
+# page's own clock. Called before each drawing: it starts new marks, and listens only once a page (the
+# listeners and observers of every earlier drawing would otherwise pile up, each doing its work on
+# every change). A change inside an element that is not rendered, or fully transparent, shows nothing:
+# Gradio's status tracker, hidden (opacity 0) over each output, empties itself a few milliseconds after
+# an answer is shown, and counting it timed the panels (unstamped: timed to their last change) to that
+# invisible bookkeeping instead of to their answer.
 OBSERVE = """ids => {
-  window.marks = {up: [], down: [], views: {}};
-  window.addEventListener('pointerup', () => window.marks.up.push(performance.now()), true);
-  window.addEventListener('pointerdown', () => window.marks.down.push(performance.now()), true);
-  for (const id of ids) {
+  window.marks = {up: [], down: [], views: Object.fromEntries(ids.map(id => [id, []]))};
+  window.observed = window.observed || new Set();
+  if (!window.observed.size) {
+    window.addEventListener('pointerup', () => window.marks.up.push(performance.now()), true);
+    window.addEventListener('pointerdown', () => window.marks.down.push(performance.now()), true);
+  }
+  const seen = record => {
+    const node = record.target.nodeType === Node.ELEMENT_NODE ? record.target : record.target.parentElement;
+    return !node || node.checkVisibility({opacityProperty: true, visibilityProperty: true});
+  };
+  for (const id of ids.filter(id => !window.observed.has(id))) {
+    window.observed.add(id);
     const element = document.getElementById(id);
-    const stamps = window.marks.views[id] = [];
-    const stamp = () => {
+    new MutationObserver(records => {
+      const stamps = window.marks.views[id];
+      if (!stamps || !records.some(seen)) return;
       const tagged = element.querySelector('[data-points]');
       stamps.push([performance.now(), tagged ? Number(tagged.dataset.points) : null]);
-    };
-    new MutationObserver(stamp).observe(element, {subtree: true, childList: true, characterData: true,
-                                                   attributes: true});
+    }).observe(element, {subtree: true, childList: true, characterData: true, attributes: true});
   }
 }"""
 MARKS = """() => ({marks: window.marks, now: performance.now(),

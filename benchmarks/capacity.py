@@ -38,7 +38,7 @@ import numpy as np
 
 from benchmarks.server import APP, ROOT, cpu_seconds, machine, noop_command, read_index, resident_mb, start_server, stop
 from digitpad import unipen
-from digitpad.pad import SEND_EVERY
+from digitpad.pad import EMPTY, SEND_EVERY
 
 FIXTURE = ROOT / "tests" / "fixtures" / "unipen_sample.npz"
 LEVELS = (5, 10, 20, 25, 30, 40, 80)
@@ -109,8 +109,8 @@ class Connection:
 
 class Pad:
     """One of the pad's events as Gradio sends it (`always_last`): one request in flight, the newest
-    value waits. The pen lifted: the drawing is the change event's value; the pen moving: the strokes
-    so far are the input event's data (each event on a keep-alive connection of its own)."""
+    value waits. The strokes are the event's data: the change event's when the pen lifted (the pad's
+    value left empty), the input event's while it moves (each event on a keep-alive connection of its own)."""
 
     def __init__(self, connection, fn_index, session, stats, live=False):
         self.connection, self.fn_index, self.session, self.stats = connection, fn_index, session, stats
@@ -121,8 +121,8 @@ class Pad:
     def set(self, strokes, at, seq=None):
         live = self.live
         value = {"strokes": strokes, "width": 280, "height": 280, "live": live, "seq": seq}
-        request = ({"data": ["cnn_batchnorm", None, None], "event_data": value} if live else
-                   {"data": [value, "cnn_batchnorm", None, None]})
+        request = {"data": ["cnn_batchnorm", None, None] if live else [EMPTY, "cnn_batchnorm", None, None],
+                   "event_data": value}
         body = json.dumps({**request, "fn_index": self.fn_index, "session_hash": self.session},
                           separators=(",", ":")).encode()
         self.waiting = (body, live, at)

@@ -120,12 +120,13 @@ def serve_noop_pad():
 
     from digitpad.pad import DrawingPad
 
-    def count(value):
-        points = sum(len(stroke) for stroke in (value or {}).get("strokes", []))
+    def count(value, event: gr.EventData = None):  # the strokes: the event's data (the page), or the value
+        sent = getattr(event, "_data", None)
+        points = sum(len(stroke) for stroke in (sent if sent is not None else value or {}).get("strokes", []))
         return f"<span data-points='{points}'>{points} points</span>"
 
     def count_live(event: gr.EventData):
-        return count(getattr(event, "_data", None))
+        return count(None, event)
 
     with gr.Blocks() as demo:
         sketch = DrawingPad()
@@ -185,11 +186,14 @@ def pad_request(url, value, session="benchmark", timeout=30):
 
 
 def pad_body(url, value, session="benchmark"):
-    """The JSON body of the pad's request for one drawing (encode once, send many times)."""
+    """The JSON body of the pad's request for one drawing, as the page sends it: the strokes as the
+    change event's data, the pad's value empty (encode once, send many times)."""
     import json
 
-    return json.dumps({"data": [value, "cnn_batchnorm", None, None], "fn_index": read_index(url),
-                       "session_hash": session}).encode()
+    from digitpad.pad import EMPTY
+
+    return json.dumps({"data": [EMPTY, "cnn_batchnorm", None, None], "event_data": value,
+                       "fn_index": read_index(url), "session_hash": session}).encode()
 
 
 def post_pad(url, body, timeout=30):

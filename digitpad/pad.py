@@ -8,11 +8,14 @@ events (mouse, touch and pen alike) and sends only its strokes, a few kilobytes 
     {"strokes": [[[x, y], ...], ...], "width": 280, "height": 280, "live": false, "seq": 7}
 
 in canvas units (PAD_SIDE a side, whatever its size on screen; y points down). It sends them on
-each pointer-up as its value (its `change` event) and, while a stroke is in progress ("live": true),
+each pointer-up as the data of its `change` event and, while a stroke is in progress ("live": true),
 at most every SEND_EVERY ms as the data of its `input` event, so that the views follow the pen. Two
 events, because Gradio keeps one request of an event in flight: a lifted pen's drawing, sent as the
 other event, never waits for a live one's answer to come back first (a round trip, on a phone's
-link). `seq` numbers the values the pad sends, so that a live drawing held back while another was in
+link). As event data, not as the component's value: setting `props.value` took the strokes through
+Gradio's front end (the component's state, its re-render) before the request left, 8-10 ms of the
+browser's main thread after each mouse-up here, against 2 ms for event data. The pad's value (what
+an API caller of `predict_strokes` sends) stays the strokes' format; the page itself leaves it empty. `seq` numbers the values the pad sends, so that a live drawing held back while another was in
 flight, and sent after the pen lifted, is known as older. `preprocess.read_strokes` reads the strokes.
 A drawing holds at most one point more than `preprocess.MAX_POINTS`, so that the server names the
 limit (a longer one would pass the server's body limit and be refused unread).
@@ -53,8 +56,8 @@ canvas { display: block; width: 100%; aspect-ratio: 1 / 1; background: #fff; cur
                     border: 1px solid var(--border-color-primary); }
 """
 
-# Runs once when the pad is mounted. `props.value = ...` sends the strokes (Gradio fires the pad's
-# change event); `watch('value')` redraws a value the server sets (a cleared pad, say).
+# Runs once when the pad is mounted. `trigger(event, strokes)` sends the strokes as the event's data;
+# `watch('value')` redraws a value the server would set.
 _JS = """
 const canvas = element.querySelector('canvas');
 const context = canvas.getContext('2d');
@@ -89,13 +92,17 @@ function fit() {  // the bitmap follows the canvas' size on screen, at the scree
 new ResizeObserver(fit).observe(canvas);
 fit();
 
+// Each event's data is one object, its contents replaced on every send. Gradio holds back an event
+// triggered while its request is in flight (always_last) and then sends it again with the data the
+// event in flight was triggered with: that object, so it carries the newest strokes, not old ones.
+const outgoing = {input: {}, change: {}};
 function send() {
   clearTimeout(timer); timer = null; lastSent = performance.now();
   const sent = current ? [...strokes, current.slice()] : strokes.slice();
   canvas.dataset.points = sent.reduce((total, stroke) => total + stroke.length, 0);  // which drawing was sent
-  const value = {strokes: sent, width: SIDE, height: SIDE, live: current !== null, seq: ++sends};  // seq: its order
-  if (current) trigger('input', value);  // the pen is down
-  else props.value = value;
+  const name = current ? 'input' : 'change';  // the pen down, or lifted: the strokes as the event's data
+  trigger(name, Object.assign(outgoing[name], {strokes: sent, width: SIDE, height: SIDE, live: current !== null,
+                                               seq: ++sends}));  // seq: its order
 }
 function point(event) {  // `box`: the canvas on screen, measured once a stroke (each measure forces a layout)
   const unit = v => Math.round(Math.min(SIDE, Math.max(0, v)) * 10) / 10;

@@ -87,9 +87,12 @@ class DigitPad:
         except WeightsError as error:
             raise gr.Error(str(error)) from None
 
-    async def read(self, strokes, key, layer_name, session=None, request: gr.Request = None):
+    async def read(self, strokes, key, layer_name, session=None, request: gr.Request = None,
+                   event: gr.EventData = None):
         """The page's one request per drawing (on each pen lift, and every SEND_EVERY ms while the pen
         moves): strokes -> one Prediction -> every view, in one response, with every picture inlined.
+        The page's pad sends the strokes as the event's data (`digitpad.pad`); a caller that sets the
+        pad's value instead (the API, the benchmarks) sends them as the input `strokes`.
 
         Answered on the event loop, without a thread of its own: the drawing waits for the batch
         reader (`serving.BatchReader`), and the views are returned as the page's components take them
@@ -97,6 +100,8 @@ class DigitPad:
         Prediction (with every model's layers) is kept in the session, so that picking another model
         or layer redraws its views from it instead of reading the strokes again.
         """
+        sent = getattr(event, "_data", None)
+        strokes = sent if sent is not None else strokes
         if not (isinstance(strokes, dict) and "strokes" in strokes):
             strokes = {"strokes": None}  # not the pad's value: refused by name, as strokes
         # Each view says which drawing it shows (its number of points, as the pad counts them); the
@@ -155,7 +160,7 @@ class DigitPad:
         """The pad's input event, while the pen moves: its data are the strokes so far, read as `read` reads,
         answered to every view but "Inside a model" (it waits for the lift: not an output of this event,
         since each output left unchanged costs Gradio a component made for it)."""
-        *shown, _, correction = await self.read(getattr(event, "_data", None), key, layer_name, session, request)
+        *shown, _, correction = await self.read(None, key, layer_name, session, request, event)
         return *shown, correction
 
     def inspect(self, reading, key, layer_name):
@@ -581,8 +586,9 @@ def refuse_strokes(body):
     Reading stays as it was (the door cannot set a state); the page's pad never sends such a drawing."""
     try:
         request = json.loads(body)
-        live = isinstance(request.get("event_data"), dict)  # the pen moving: the strokes are the input event's data
-        value = request["event_data"] if live else request["data"][0]
+        sent = request.get("event_data")  # the page's pad sends its strokes as the event's data
+        value = sent if sent is not None else request["data"][0]
+        live = isinstance(value, dict) and value.get("live") is True  # the pen moving: the input event's answer
         preprocess.check_strokes(value)
     except preprocess.DrawingError as error:
         prediction = Prediction(np.zeros((28, 28), np.float32), message=str(error))

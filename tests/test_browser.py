@@ -163,6 +163,49 @@ def test_the_views_follow_the_pen_before_it_lifts(page):
     shows_final_drawing(page)
 
 
+def test_behind_a_slow_link_the_views_follow_the_pen_with_ever_newer_drawings(browser, app_url):
+    """Gradio holds back an event triggered while its request is in flight, then sends it with the data
+    that the event in flight was triggered with. Behind a slow link (here 200 ms a round trip) the
+    pad's live drawings went out as one and the same drawing, again and again, and the views stood
+    still while the pen moved; each request now carries the newest strokes."""
+    from benchmarks.browser import DelayingProxy
+
+    proxy = DelayingProxy(int(app_url.rstrip("/").rsplit(":", 1)[1]), 0.1)
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    page.add_init_script("""
+      window.sentSeqs = [];
+      const fetchWas = window.fetch;
+      window.fetch = function(url, options) {
+        const live = options && typeof options.body === 'string' && options.body.match(/"live":true,"seq":(\\d+)/);
+        if (live) window.sentSeqs.push(Number(live[1]));
+        return fetchWas.apply(this, arguments);
+      };""")
+    try:
+        page.goto(f"http://127.0.0.1:{proxy.port}/")
+        page.locator("#sketchpad canvas[data-ready]").first.wait_for()
+        stroke(page, [(0.5, 0.2), (0.5, 0.8)])
+        shows_final_drawing(page, timeout=30_000)
+        page.evaluate("""() => { window.sentSeqs = []; window.shownPoints = new Set();
+          new MutationObserver(() => window.shownPoints.add(document.querySelector('#seen [data-points]')?.dataset.points))
+            .observe(document.getElementById('seen'), {subtree: true, childList: true, attributes: true}); }""")
+        box = page.locator("#sketchpad canvas").first.bounding_box()
+        page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.2 * box["height"])
+        page.mouse.down()
+        for i in range(1, 125):  # a slow zigzag, about two seconds with the pen down
+            x, y = 0.2 + 0.6 * abs((i % 40) - 20) / 20, 0.2 + 0.6 * i / 125
+            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
+            page.wait_for_timeout(16)
+        shown_while_drawing = page.evaluate("() => window.shownPoints.size")
+        page.mouse.up()
+        shows_final_drawing(page)
+        sent = page.evaluate("() => window.sentSeqs")
+        assert len(sent) >= 4 and sent == sorted(set(sent)), sent  # every live request a newer drawing
+        assert shown_while_drawing >= 3  # the views followed the pen
+    finally:
+        page.close()
+        proxy.close()
+
+
 def test_phone_drawing_with_a_finger_does_not_scroll_the_page(browser, app_url):
     context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
                                   device_scale_factor=2)

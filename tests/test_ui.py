@@ -69,6 +69,21 @@ def test_while_the_pen_moves_the_layers_wait_for_it_to_lift(app, pen_values):
     assert inside == gr.skip()
 
 
+def test_the_lifted_pens_strokes_are_read_from_the_events_data_as_the_page_sends_them(app, pen_values):
+    """The page's pad sends the strokes as the change event's data and leaves its value empty; an API
+    caller sends them as the value, without event data."""
+    from types import SimpleNamespace
+
+    from digitpad.pad import EMPTY
+
+    sent = SimpleNamespace(_data=pen_values[3])
+    *_, verdict, compact, seen, inside, _ = read(app, EMPTY, "cnn_batchnorm", None, None, None, sent)
+    points = sum(len(stroke) for stroke in pen_values[3]["strokes"])
+    assert f"data-points='{points}'" in seen and f"data-points='{points}'" in inside
+    assert read(app, pen_values[3], "cnn_batchnorm", None, None, None, SimpleNamespace(_data=None))[5]["label"] == "3"
+    assert "Draw a digit" in read(app, EMPTY, "cnn_batchnorm", None, None, None, SimpleNamespace(_data=None))[6]
+
+
 def test_a_live_drawing_sent_before_the_last_lift_changes_nothing(app, pen_values):
     """The pen's live and final drawings are two events of the page, and the page holds back a live
     drawing while another is in flight: it may arrive after the final one. Older by the pad's `seq`, it

@@ -16,7 +16,8 @@ does the pad (`canvas.dataset.points`): the wait is from the last stroke's mouse
 shows the final drawing. Every wait is bounded (BOUND_S): a view that never shows the final drawing
 is counted as missing. The gr.Sketchpad no-op, whose output
 cannot tell drawings apart, is timed to its output's last change after the mouse-up (the page then
-still for SETTLE_S). Also: how often the views follow the pen during one 2-second stroke; and, not a target,
+still for SETTLE_S). Also: how often the views follow the pen during one 2-second stroke (at localhost,
+and, not a target, with the added round trip); and, not a target,
 the app and the no-op pad with the server on one core and Chromium on the other, as a visitor's
 browser and a Space never share a CPU.
 """
@@ -369,7 +370,9 @@ def run(count=12):
                     measured[kind, latency] = [every_view(w) for w in waits]
                     follow_ups[kind, latency] = [w["follow-ups"] for w in waits]
                 if kind == "app":
-                    live = live_rate(browser, url)
+                    # while the pen moves, at localhost and behind the added round trip (there every live
+                    # request is held back while the one before it is in flight)
+                    live = live_rate(browser, url), live_rate(browser, f"http://127.0.0.1:{proxy.port}/")
                     print(f"  app: drawing {len(numbers)} numbers of four digits", flush=True)
                     measured["numbers", 0] = [every_view(w) for w in measure(browser, url, kind, numbers)]
             finally:
@@ -402,14 +405,15 @@ def report(digits, measured, follow_ups, live, separate):
         print(f"  app, {count}-stroke digits ({len(chosen)}): median {np.median(chosen):.3f} s, max {chosen.max():.3f} s")
     vs_pad = medians["app", 0] / medians["pad", 0]
     vs_sketchpad = medians["sketchpad", 0] / medians["app", 0]
-    rate, seconds = live
+    (rate, seconds), (far_rate, far_seconds) = live
     print(f"app / no-op pad: {vs_pad:.2f}x; gr.Sketchpad no-op / app: {vs_sketchpad:.1f}x")
     if separate:  # not a target: what the shared cores cost the app
         apart_medians = {kind: np.median([w if w is not None else np.inf for w in waits])
                          for kind, waits in separate.items()}
         print(f"server on core 0, Chromium on core 1 (as a visitor and a Space): app {apart_medians['app']:.3f} s, "
               f"no-op pad {apart_medians['pad']:.3f} s: {apart_medians['app'] / apart_medians['pad']:.2f}x")
-    print(f"while the pen moves: the views showed {rate:.1f} newer drawings a second during a {seconds:.1f} s stroke")
+    print(f"while the pen moves: the views showed {rate:.1f} newer drawings a second during a {seconds:.1f} s stroke; "
+          f"{far_rate:.1f} a second (a {far_seconds:.1f} s stroke) with +{LATENCY_S * 1000:.0f} ms round trip")
     print("fetches: requests the page made for a drawing besides the drawing's own (median per digit)")
     missing = sum(w is None for w in measured["app", 0] + measured["app", LATENCY_S] + measured["numbers", 0])
     numbers = np.array([w if w is not None else np.inf for w in measured["numbers", 0]])

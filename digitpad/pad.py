@@ -15,7 +15,8 @@ other event, never waits for a live one's answer to come back first (a round tri
 link). As event data, not as the component's value: setting `props.value` took the strokes through
 Gradio's front end (the component's state, its re-render) before the request left, 8-10 ms of the
 browser's main thread after each mouse-up here, against 2 ms for event data. The pad's value (what
-an API caller of `predict_strokes` sends) stays the strokes' format; the page itself leaves it empty. `seq` numbers the values the pad sends, so that a live drawing held back while another was in
+an API caller of `predict_strokes` sends) stays the strokes' format; the page itself leaves it empty.
+`seq` numbers the values the pad sends, so that a live drawing held back while another was in
 flight, and sent after the pen lifted, is known as older. `preprocess.read_strokes` reads the strokes.
 A drawing holds at most one point more than `preprocess.MAX_POINTS`, so that the server names the
 limit (a longer one would pass the server's body limit and be refused unread).

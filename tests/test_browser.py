@@ -185,8 +185,10 @@ def test_behind_a_slow_link_the_views_follow_the_pen_with_ever_newer_drawings(br
         page.locator("#sketchpad canvas[data-ready]").first.wait_for()
         stroke(page, [(0.5, 0.2), (0.5, 0.8)])
         shows_final_drawing(page, timeout=30_000)
-        page.evaluate("""() => { window.sentSeqs = []; window.shownPoints = new Set();
-          new MutationObserver(() => window.shownPoints.add(document.querySelector('#seen [data-points]')?.dataset.points))
+        page.evaluate("""() => {
+          window.sentSeqs = []; window.shownPoints = new Set();
+          const shown = () => document.querySelector('#seen [data-points]')?.dataset.points;
+          new MutationObserver(() => window.shownPoints.add(shown()))
             .observe(document.getElementById('seen'), {subtree: true, childList: true, attributes: true}); }""")
         box = page.locator("#sketchpad canvas").first.bounding_box()
         page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.2 * box["height"])

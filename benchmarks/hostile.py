@@ -144,6 +144,7 @@ def _flood(kind, url, target, count, connection):
     """The flood's process (see Flood)."""
     import gradio_client  # noqa: F401 (imported before the start: the flood starts at once)
 
+    import digitpad.pad  # noqa: F401 (pad_body's empty pad value, imported before the start too)
     from benchmarks.server import pad_body, post_pad, verdict
 
     results, stop = [], threading.Event()
@@ -163,9 +164,10 @@ def _flood(kind, url, target, count, connection):
                for v in range(count)]
     for thread in threads:
         thread.start()
-    if kind == "strokes":
-        connection.recv()  # stop
-        stop.set()
+    # Told to stop by both kinds (the bombs' callers end by themselves): a process that ended first
+    # would leave `Flood.end` writing to a closed pipe.
+    connection.recv()
+    stop.set()
     for thread in threads:
         thread.join(timeout=30)
     connection.send(results)

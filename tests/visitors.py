@@ -47,6 +47,7 @@ class Visitor:
     def __init__(self, number, run):
         self.number, self.run = number, run
         self.acknowledged = []  # (stroke key or None, replica, page load)
+        self.labelled = []  # stroke key of every drawing sent to be saved, acknowledged or not
         self.answers = []  # (seconds from sending a drawing to its answer, replica, after the kill)
         self.told = []  # seconds from a drawing (or label) to being told the server stopped
         self.rounds, self.load, self.last_save, self.replica = 0, -1, 0.0, None
@@ -72,6 +73,7 @@ class Visitor:
             self.answers.append((time.monotonic() - sent, self.replica, self.run.killed is not None))
             await asyncio.sleep(max(0.0, SAVE_EVERY_S - (time.monotonic() - self.last_save)))
             saves = sum(load == self.load for *_, load in self.acknowledged) + 1
+            self.labelled.append(self.saved_as(value))
             status = await self.label(time.monotonic())
             assert f"({saves} of yours kept)" in status, f"visitor {self.number}, drawing {asked}: {status}"
             self.last_save = time.monotonic()

@@ -52,37 +52,48 @@ SKETCHPAD_EVENTS = 8  # pointer moves a stroke on gr.Sketchpad (see draw)
 TARGETS = {"median_s": 0.15, "p95_s": 0.3, "latency_median_s": 0.35, "vs_pad_noop": 1.3, "vs_sketchpad": 4.0,
            "live_per_s": 4.0}
 
-# Stamps pointer-ups and every change of each view that can be seen, with the drawing it shows, in the
-# page's own clock. Called before each drawing: it starts new marks, and listens only once a page (the
-# listeners and observers of every earlier drawing would otherwise pile up, each doing its work on
-# every change). A change inside an element that is not rendered, or fully transparent, shows nothing:
-# Gradio's status tracker, hidden (opacity 0) over each output, empties itself a few milliseconds after
-# an answer is shown, and counting it timed the panels (unstamped: timed to their last change) to that
-# invisible bookkeeping instead of to their answer.
+# Stamps pointer-ups and every change of each view, with the drawing it shows and the nodes it changed, in
+# the page's own clock. Called before each drawing: it starts new marks, and listens only once a page (the
+# listeners and observers of every earlier drawing would otherwise pile up, each doing its work on every
+# change). The observers only note: asking there whether a change can be seen (`checkVisibility`) forced
+# the page to compute its style in the middle of its answer, once for every observer's callback (4-7 ms of
+# the app's 8 observed views' 8-18 ms answer in a Chromium trace, none of it a visitor's), so MARKS asks
+# it afterwards, once the page is still.
 OBSERVE = """ids => {
-  window.marks = {up: [], down: [], views: Object.fromEntries(ids.map(id => [id, []]))};
+  window.marks = {up: [], down: [], views: Object.fromEntries(ids.map(id => [id, []])),
+                  nodes: Object.fromEntries(ids.map(id => [id, []]))};
   window.observed = window.observed || new Set();
   if (!window.observed.size) {
     window.addEventListener('pointerup', () => window.marks.up.push(performance.now()), true);
     window.addEventListener('pointerdown', () => window.marks.down.push(performance.now()), true);
   }
-  const seen = record => {
-    const node = record.target.nodeType === Node.ELEMENT_NODE ? record.target : record.target.parentElement;
-    return !node || node.checkVisibility({opacityProperty: true, visibilityProperty: true});
-  };
   for (const id of ids.filter(id => !window.observed.has(id))) {
     window.observed.add(id);
     const element = document.getElementById(id);
     new MutationObserver(records => {
       const stamps = window.marks.views[id];
-      if (!stamps || !records.some(seen)) return;
+      if (!stamps) return;
       const tagged = element.querySelector('[data-points]');
       stamps.push([performance.now(), tagged ? Number(tagged.dataset.points) : null]);
+      window.marks.nodes[id].push(records.map(record => record.target));
     }).observe(element, {subtree: true, childList: true, characterData: true, attributes: true});
   }
 }"""
-MARKS = """() => ({marks: window.marks, now: performance.now(),
-  points: Number(document.querySelector('#sketchpad canvas')?.dataset.points ?? -1)})"""
+# The marks so far; with `seen`, only the changes that could be seen: a change inside an element that is
+# not rendered, or fully transparent, shows nothing. Gradio's status tracker, hidden (opacity 0) over each
+# output, empties itself a few milliseconds after an answer is shown, and counting it timed the panels
+# (unstamped: timed to their last change) to that bookkeeping instead of to their answer. A node no longer
+# in the page (replaced since) counts as seen: it was, when it changed.
+MARKS = """seen => {
+  const visible = node => {
+    const element = node.nodeType === Node.ELEMENT_NODE ? node : node.parentElement;
+    return !element || !element.isConnected || element.checkVisibility({opacityProperty: true, visibilityProperty: true});
+  };
+  const views = Object.fromEntries(Object.entries(window.marks.views).map(([id, stamps]) =>
+    [id, stamps.filter((_, i) => !seen || window.marks.nodes[id][i].some(visible))]));
+  return {marks: {up: window.marks.up, down: window.marks.down, views}, now: performance.now(),
+          points: Number(document.querySelector('#sketchpad canvas')?.dataset.points ?? -1)};
+}"""
 
 
 # ---------------------------------------------------------------- the digits and the hand
@@ -155,14 +166,23 @@ def wait_stamped(page, views, extra=()):
     point count), and `extra` views have made their last change; None for a view that did not
     within BOUND_S. Returns ({view: seconds or None}, marks)."""
     deadline = time.monotonic() + BOUND_S
+
+    def shown_in(state):
+        up, points = max(state["marks"]["up"]), state["points"]
+        return up, {view: next((t for t, p in state["marks"]["views"][view] if t > up and p == points), None)
+                    for view in views}
+
     while True:
-        state = page.evaluate(MARKS)
-        marks, up, points = state["marks"], max(state["marks"]["up"]), state["points"]
-        shown = {view: next((t for t, p in marks["views"][view] if t > up and p == points), None) for view in views}
+        state = page.evaluate(MARKS, False)
+        _, shown = shown_in(state)
         done = all(t is not None for t in shown.values())
         if done and state["now"] - max(shown.values()) > 300 or time.monotonic() > deadline:
             break
         time.sleep(0.02)
+    state = page.evaluate(MARKS, True)  # the page is still: which of its changes could be seen
+    marks = state["marks"]
+    up, shown = shown_in(state)
+    done = all(t is not None for t in shown.values())
     waits = {view: None if t is None else (t - up) / 1000 for view, t in shown.items()}
     for view in extra:  # unstamped views (the panels): their last change after the pointer-up, if any
         after = [t for t, _ in marks["views"][view] if t > up]
@@ -175,7 +195,7 @@ def wait_settled(page, view):
     SETTLE_S (None: no change within BOUND_S + SETTLE_S)."""
     deadline = time.monotonic() + BOUND_S + SETTLE_S
     while time.monotonic() < deadline:
-        state = page.evaluate(MARKS)
+        state = page.evaluate(MARKS, True)
         up = max(state["marks"]["up"])
         after = [t for t, _ in state["marks"]["views"][view] if t > up]
         if after and state["now"] - max(after) > SETTLE_S * 1000:
@@ -244,7 +264,7 @@ def live_rate(browser, url):
               for i in range(frames)]
     box = page.locator("#sketchpad canvas").first.bounding_box()
     drag(page, [(box["x"] + x / 280 * box["width"], box["y"] + y / 280 * box["height"]) for x, y in zigzag])
-    marks = page.evaluate(MARKS)["marks"]
+    marks = page.evaluate(MARKS, False)["marks"]
     page.close()
     down, up = marks["down"][-1], marks["up"][-1]
     shown = {p for t, p in marks["views"]["seen"] if down < t <= up and p}

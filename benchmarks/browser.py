@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from benchmarks.server import APP, ROOT, machine, noop_command, start_server, stop
+from benchmarks.server import APP, ROOT, machine, noop_command, start_server, stop, wait_quiet
 from digitpad import unipen
 
 CHROMIUM = "/usr/bin/chromium"
@@ -219,8 +219,9 @@ def clear(page, kind):
 # ---------------------------------------------------------------- one server, one latency
 
 
-def measure(browser, url, kind, digits):
-    """[{view: seconds or None}] for each digit, on a fresh page (a first drawing warms it)."""
+def measure(browser, url, kind, digits, server_pid):
+    """[{view: seconds or None}] for each digit, on a fresh page (a first drawing warms it, and the
+    server `server_pid` is then left to finish what it does in the background)."""
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
     views = APP_VIEWS + PANELS if kind == "app" else NOOP_VIEWS
     page.goto(url)
@@ -246,6 +247,8 @@ def measure(browser, url, kind, digits):
         if i:  # the first drawing only warms the page (and the app's models)
             waits["follow-ups"] = sum("/run/predict" not in url for url in requests[fetched:])
             results.append(waits)
+        else:
+            wait_quiet(server_pid)
     page.close()
     return results
 
@@ -364,7 +367,7 @@ def apart(playwright, digits):
             print(f"  {kind}, server and browser on separate cores: drawing {len(digits)} digits", flush=True)
             process, url, _, _ = start_server(["taskset", "-c", "0"] + command)
             try:
-                measured[kind] = [every_view(w) for w in measure(browser, url, kind, digits)]
+                measured[kind] = [every_view(w) for w in measure(browser, url, kind, digits, process.pid)]
             finally:
                 stop(process)
         browser.close()
@@ -386,7 +389,7 @@ def run(count=12):
             try:
                 for latency, address in ((0, url), (LATENCY_S, f"http://127.0.0.1:{proxy.port}/")):
                     print(f"  {kind}, +{latency * 1000:.0f} ms: drawing {len(digits)} digits", flush=True)
-                    waits = measure(browser, address, kind, digits)
+                    waits = measure(browser, address, kind, digits, process.pid)
                     measured[kind, latency] = [every_view(w) for w in waits]
                     follow_ups[kind, latency] = [w["follow-ups"] for w in waits]
                 if kind == "app":
@@ -394,7 +397,7 @@ def run(count=12):
                     # request is held back while the one before it is in flight)
                     live = live_rate(browser, url), live_rate(browser, f"http://127.0.0.1:{proxy.port}/")
                     print(f"  app: drawing {len(numbers)} numbers of four digits", flush=True)
-                    measured["numbers", 0] = [every_view(w) for w in measure(browser, url, kind, numbers)]
+                    measured["numbers", 0] = [every_view(w) for w in measure(browser, url, kind, numbers, process.pid)]
             finally:
                 proxy.close()
                 stop(process)

@@ -91,6 +91,20 @@ def cpu_seconds(pid):
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def wait_quiet(pid, most=0.1, window_s=0.5, bound_s=60):
+    """Wait, at most `bound_s`, until the server `pid` (with its children) uses less than `most` of a core
+    over `window_s`; False if it never did. The app goes on starting after it answers: its own process
+    loads the models and draws the charts in the background for seconds after the first page (measured
+    here: both processes busy 3-4.5 s after the page showed), and a drawing timed then is timed with it."""
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline:
+        used = cpu_seconds(pid)
+        time.sleep(window_s)
+        if cpu_seconds(pid) - used < most * window_s:
+            return True
+    return False
+
+
 def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())

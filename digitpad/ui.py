@@ -484,6 +484,7 @@ CSS = """
 .panel.selected { outline: 3px solid var(--color-accent); border-radius: var(--block-radius); }
 .figure { margin: 0; text-align: center; } .figure figcaption { font-size: 0.8rem; margin-top: 2px; }
 .pixels { image-rendering: pixelated; display: block; margin: 0 auto; aspect-ratio: 1 / 1; }
+.tile { background-image: var(--tiles); background-repeat: no-repeat; }
 .empty-figure { width: 224px; height: 224px; margin: 0 auto; display: flex; align-items: center; padding: 1rem;
   justify-content: center; font-size: 0.85rem; border: 1px dashed var(--border-color-primary); border-radius: 8px; }
 .figure .pictures { display: flex; gap: 2px; justify-content: center; }

@@ -98,7 +98,8 @@ def test_draw_one_then_clear_then_zero(page):
     expect(top_guess(page, "cnn_batchnorm")).to_have_text("1")
     for key in MODEL_NAMES:
         expect(top_guess(page, key)).to_have_count(1)
-    assert page.locator("#activations img").count() == 24  # 12 kernels, 12 feature maps, inlined
+    assert page.locator("#activations img").count() == 12  # 12 kernels, inlined, and beside each ...
+    assert page.locator("#activations .tile").count() == 12  # ... its feature map, a tile of one picture
     page.screenshot(path=ARTIFACTS / "browser-one.png", full_page=True)
 
     page.locator("#clear").click()

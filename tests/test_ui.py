@@ -1,10 +1,15 @@
 """The page's handlers, and the `predict` endpoint through gradio_client against the app on localhost."""
 
+import base64
+import io
+import re
+
 import gradio as gr
 import numpy as np
 import pytest
+from PIL import Image
 
-from digitpad import drawn, ui
+from digitpad import drawn, plots, ui
 from digitpad.catalog import MODEL_NAMES
 from digitpad.inference import Prediction
 from digitpad.ui import DigitPad
@@ -200,7 +205,29 @@ def test_inspect_every_model_and_layer_from_the_kept_prediction(app, pen_values,
         assert ("No convolution" in note) == (key not in ("cnn", "cnn_batchnorm"))
         assert "Saliency" in saliency
     conv = app.inspect(reading, "cnn", app.predictor.layer_names["cnn"][0]).split("<div id='saliency'>")[0]
-    assert conv.count("<figure") == 12 and conv.count("<img") == 24 and "kernel | max" in conv  # each map by its kernel
+    assert conv.count("<figure") == 12 and "kernel | max" in conv  # each map by its kernel
+    assert conv.count("<img") == 12 and conv.count("class='pixels tile'") == 12  # 12 kernels, 12 tiles of ...
+    assert conv.count("--tiles:url('data:image/png;base64,") == 1  # ... one picture of the 12 maps
+
+
+def test_each_feature_maps_tile_is_that_map(app, pen_values):
+    """The maps of a layer go out as one picture, side by side: tile f shows filter f's map, as its own
+    picture would."""
+    reading = read(app, pen_values[3], "cnn", None)[0]
+    name, values = reading.prediction.layers["cnn"][0]
+    html = app.inspect(reading, "cnn", name)
+    strip = picture(html.split("--tiles:url('", 1)[1].split("'", 1)[0])
+    side, top = values.shape[0], float(values.max())
+    assert strip.shape == (side, side * values.shape[-1], 3)
+    for f in range(values.shape[-1]):
+        position = re.findall(r"background-position:-(\d+)px 0", html)[f]
+        assert int(position) == f * 84  # the figure's 84 px show the f-th tile
+        np.testing.assert_array_equal(strip[:, f * side:(f + 1) * side], picture(plots.activation(values[..., f], top)))
+
+
+def picture(uri):
+    """(H, W, 3) uint8 of a data: URI's PNG."""
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
 
 
 def test_inspect_stamps_the_drawing_it_shows_and_keeps_the_view_before_any(app, pen_values):
@@ -217,7 +244,8 @@ def test_inspect_a_drawing_read_while_the_pen_moved_reads_its_layers(app, pen_va
     reading = read(app, live, "cnn", None)[0]  # kept without layers: the lifted pen's answer usually replaces it
     assert reading.prediction.layers == {}
     inside = app.inspect(reading, "cnn", app.predictor.layer_names["cnn"][0])
-    assert inside.count("<img") == 25 and "Saliency" in inside  # 12 kernels, 12 maps, the saliency
+    assert inside.count("<img") == 13 and inside.count("pixels tile") == 12  # 12 kernels and maps, ...
+    assert "Saliency" in inside  # ... the saliency
 
 
 def test_select_model_highlights_one_panel_and_lists_its_layers(app):

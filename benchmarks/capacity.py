@@ -36,7 +36,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from benchmarks.server import APP, ROOT, cpu_seconds, machine, noop_command, read_index, resident_mb, start_server, stop
+from benchmarks.server import (APP, ROOT, cpu_seconds, machine, noop_command, read_index, resident_mb, start_server,
+                               stop, wait_quiet)
 from digitpad import unipen
 from digitpad.pad import EMPTY, SEND_EVERY
 
@@ -257,6 +258,7 @@ def measure(command, digits, levels, seconds, pinned=True):
     try:
         events = read_index(url), read_index(url, "input")
         warm(url, events[0], digits)
+        wait_quiet(process.pid)  # the app's own process still loading its models in the background
         rows = []
         for visitors in levels:
             used = cpu_seconds(process.pid)

@@ -15,7 +15,7 @@ import time
 
 from benchmarks.browser import CHROMIUM, FLAGS, DelayingProxy, benchmark_digits, hand_path
 from benchmarks.capacity import hand_digits, warm
-from benchmarks.server import APP, machine, noop_command, read_index, start_server, stop
+from benchmarks.server import APP, machine, noop_command, read_index, start_server, stop, wait_quiet
 from digitpad.pad import CLEAR_PAD
 
 PHONES = {"390x844": (390, 844), "360x640": (360, 640)}
@@ -129,6 +129,7 @@ def main(argv=None):
     digits = [value for _, value in benchmark_digits(DIGITS)]
     process, url, _, _ = start_server(APP)
     warm(url, read_index(url), hand_digits())  # a visitor meets a running app, not one loading its models
+    wait_quiet(process.pid)
     proxy = DelayingProxy(int(url.rsplit(":", 1)[1].strip("/")), RTT_S / 2, DOWNLINK)
     shaped = f"http://127.0.0.1:{proxy.port}/"
     print(f"DigitPad on a phone, headless Chromium on {machine()}, through a proxy of {RTT_S * 1000:.0f} ms round "

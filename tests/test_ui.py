@@ -63,7 +63,8 @@ def test_one_reading_of_the_pads_strokes_updates_every_view(app, pen_values):
     pictures, saliency = inside.split("<div id='saliency'>")
     # Every picture is inlined: nothing for the browser to fetch after the response.
     assert seen.count("src='data:image/png;base64,") == 1 and "What the models see (28x28)</figcaption>" in seen
-    assert pictures.count("src='data:image/png;base64,") == 24  # 12 kernels, 12 feature maps
+    assert pictures.count("src='data:image/png;base64,") == 12  # 12 kernels, and the 12 feature maps ...
+    assert pictures.count("--tiles:url('data:image/png;base64,") == 1  # ... as one picture
     assert "pushed it toward 9" in saliency and "src='data:image/png" in saliency
 
 

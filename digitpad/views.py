@@ -154,13 +154,16 @@ def figure(images, caption, size, classes="figure"):
     caption below."""
     images = images if isinstance(images, list) else [images]
     alt = html.escape(caption, quote=True)
-    pictures = "".join(
-        f"<span role='img' aria-label='{alt}' class='pixels tile' style='width:{size}px;"
-        f"background-position:-{image.index * size}px 0;background-size:auto {size}px'></span>"
-        if isinstance(image, Tile) else
-        f"<img src='{image if isinstance(image, str) else plots.png_uri(image)}' alt='{alt}' "
-        f"style='width:{size}px' class='pixels'>" for image in images)
+    pictures = "".join(_picture(image, alt, size) for image in images)
     return f"<figure class='{classes}'><div class='pictures'>{pictures}</div><figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def _picture(image, alt, size):
+    if isinstance(image, Tile):  # the grid's picture, shifted to its tile and scaled to `size` px high
+        return (f"<span role='img' aria-label='{alt}' class='pixels tile' style='width:{size}px;"
+                f"background-position:-{image.index * size}px 0;background-size:auto {size}px'></span>")
+    uri = image if isinstance(image, str) else plots.png_uri(image)
+    return f"<img src='{uri}' alt='{alt}' style='width:{size}px' class='pixels'>"
 
 
 @functools.lru_cache(maxsize=None)

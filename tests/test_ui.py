@@ -181,15 +181,8 @@ def test_a_label_pressed_before_the_final_drawing_is_read_asks_to_press_again(ap
 
 
 def test_the_pictures_decode_to_what_the_models_saw(app, pen_values):
-    import base64
-    import io
-    import re
-
-    from PIL import Image
-
     reading, *_, seen, _, _ = read(app, pen_values[4], "cnn", None)
-    data = base64.b64decode(re.search(r"base64,([^']+)'", seen).group(1))
-    image = np.asarray(Image.open(io.BytesIO(data)))
+    image = np.asarray(decoded(re.search(r"(data:image/png;base64,[^']+)'", seen).group(1)))
     assert image.shape == (28, 28)
     assert np.abs(image / 255 - reading.prediction.image).max() < 0.01
 
@@ -217,18 +210,21 @@ def test_each_feature_maps_tile_is_that_map(app, pen_values):
     reading = read(app, pen_values[3], "cnn", None)[0]
     name, values = reading.prediction.layers["cnn"][0]
     html = app.inspect(reading, "cnn", name)
-    strip = picture(html.split("--tiles:url('", 1)[1].split("'", 1)[0])
+    def rgb(uri):
+        return np.asarray(decoded(uri).convert("RGB"))
+
+    strip = rgb(html.split("--tiles:url('", 1)[1].split("'", 1)[0])
     side, top = values.shape[0], float(values.max())
     assert strip.shape == (side, side * values.shape[-1], 3)
+    positions = re.findall(r"background-position:-(\d+)px 0", html)
     for f in range(values.shape[-1]):
-        position = re.findall(r"background-position:-(\d+)px 0", html)[f]
-        assert int(position) == f * 84  # the figure's 84 px show the f-th tile
-        np.testing.assert_array_equal(strip[:, f * side:(f + 1) * side], picture(plots.activation(values[..., f], top)))
+        assert int(positions[f]) == f * 84  # the figure's 84 px show the f-th tile
+        np.testing.assert_array_equal(strip[:, f * side:(f + 1) * side], rgb(plots.activation(values[..., f], top)))
 
 
-def picture(uri):
-    """(H, W, 3) uint8 of a data: URI's PNG."""
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
+def decoded(uri):
+    """The PIL image of a data: URI's PNG."""
+    return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
 
 
 def test_inspect_stamps_the_drawing_it_shows_and_keeps_the_view_before_any(app, pen_values):

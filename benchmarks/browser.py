@@ -11,6 +11,8 @@ strokes. In one run, against three servers:
 
 each at localhost and behind a proxy that adds 100 ms to every round trip (50 ms each way, as a
 visitor far from a Space sees it); and numbers of four pen digits drawn on the app at localhost.
+The app and the no-op pad run at once and are drawn on in turn, digit by digit, on two pages of one
+browser, so that their ratio compares them under the same conditions.
 Every view of the app marks the drawing it shows with its number of points (`data-points`), and so
 does the pad (`canvas.dataset.points`): the wait is from the last stroke's mouse-up until every view
 shows the final drawing. Every wait is bounded (BOUND_S): a view that never shows the final drawing
@@ -24,6 +26,7 @@ browser and a Space never share a CPU.
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -219,37 +222,60 @@ def clear(page, kind):
 # ---------------------------------------------------------------- one server, one latency
 
 
-def measure(browser, url, kind, digits, server_pid):
-    """[{view: seconds or None}] for each digit, on a fresh page (a first drawing warms it, and the
-    server `server_pid` is then left to finish what it does in the background)."""
+def views_of(kind):
+    return APP_VIEWS + PANELS if kind == "app" else NOOP_VIEWS
+
+
+def open_page(browser, url, kind):
+    """(page, the URLs it fetches): a fresh page of the server at `url`, once its pad and views are there."""
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
-    views = APP_VIEWS + PANELS if kind == "app" else NOOP_VIEWS
     page.goto(url)
     page.locator("#sketchpad canvas").first.wait_for(timeout=60_000)
-    page.wait_for_function("ids => ids.every(id => document.getElementById(id))", arg=views, timeout=60_000)
+    page.wait_for_function("ids => ids.every(id => document.getElementById(id))", arg=views_of(kind), timeout=60_000)
     if kind == "sketchpad":
         page.locator('#sketchpad button[aria-label="Brush"].highlight').wait_for(timeout=30_000)
     requests = []  # everything the page fetches: after the drawing's own POST, nothing should follow
     page.on("request", lambda request: requests.append(request.url))
-    results = []
-    for i, (_, value) in enumerate([digits[0]] + digits):
-        if i:
-            clear(page, kind)
-        fetched = len(requests)
-        page.evaluate(OBSERVE, views)
-        draw(page, value, SKETCHPAD_EVENTS if kind == "sketchpad" else None)
-        if kind == "app":
-            waits, _ = wait_stamped(page, APP_VIEWS, PANELS)
-        elif kind == "pad":
-            waits, _ = wait_stamped(page, NOOP_VIEWS)
-        else:
-            waits = {"noop-output": wait_settled(page, "noop-output")}
-        if i:  # the first drawing only warms the page (and the app's models)
-            waits["follow-ups"] = sum("/run/predict" not in url for url in requests[fetched:])
-            results.append(waits)
-        else:
-            wait_quiet(server_pid)
-    page.close()
+    return page, requests
+
+
+def draw_and_wait(page, requests, kind, value, first=False):
+    """{view: seconds or None, "follow-ups": fetches besides the drawing's own} for one drawing on the
+    page, the pad cleared first (unless it is the page's `first`)."""
+    page.bring_to_front()  # the page drawn on is the browser's front tab, whichever was drawn on before
+    if not first:
+        clear(page, kind)
+    fetched = len(requests)
+    page.evaluate(OBSERVE, views_of(kind))
+    draw(page, value, SKETCHPAD_EVENTS if kind == "sketchpad" else None)
+    if kind == "app":
+        waits, _ = wait_stamped(page, APP_VIEWS, PANELS)
+    elif kind == "pad":
+        waits, _ = wait_stamped(page, NOOP_VIEWS)
+    else:
+        waits = {"noop-output": wait_settled(page, "noop-output")}
+    waits["follow-ups"] = sum("/run/predict" not in url for url in requests[fetched:])
+    return waits
+
+
+def measure(browser, servers, digits):
+    """{kind: [{view: seconds or None}] for each digit} for `servers` ({kind: (url, server pid)}), on
+    fresh pages of one browser, drawn in turn: each digit on every page before the next digit, the order
+    reversed every digit. So the servers are compared under the same conditions, digit by digit: run
+    one after the other, minutes apart, the medians of the app and of the no-op pad moved with the
+    machine's speed (the no-op's 20-25 ms in five runs decided their ratio). A first drawing warms each
+    page (and the app's models); each server is then left to finish what it does in the background."""
+    pages = {kind: open_page(browser, url, kind) for kind, (url, _) in servers.items()}
+    for kind, (page, requests) in pages.items():
+        draw_and_wait(page, requests, kind, digits[0][1], first=True)
+    for _, server_pid in servers.values():
+        wait_quiet(server_pid)
+    results, order = {kind: [] for kind in servers}, list(servers)
+    for i, (_, value) in enumerate(digits):
+        for kind in order if i % 2 == 0 else order[::-1]:
+            results[kind].append(draw_and_wait(*pages[kind], kind, value))
+    for page, _ in pages.values():
+        page.close()
     return results
 
 
@@ -357,50 +383,69 @@ def pinned_chromium(folder, core):
 
 
 def apart(playwright, digits):
-    """{kind: [seconds]} of the app and the no-op pad at localhost with the server on core 0 and Chromium
+    """{kind: [seconds]} of the app and the no-op pad at localhost with the servers on core 0 and Chromium
     on core 1: a visitor's browser and a Space never share a CPU, while on this 2-core machine the main
     run's do (the server's reading then waits for Chromium's work after the mouse-up)."""
-    measured = {}
-    with tempfile.TemporaryDirectory() as folder:
+    print(f"  app and no-op pad, servers and browser on separate cores: drawing {len(digits)} digits on each",
+          flush=True)
+    with tempfile.TemporaryDirectory() as folder, started(
+            {kind: ["taskset", "-c", "0"] + command for kind, command in SERVERS.items() if kind != "sketchpad"}
+    ) as servers:
         browser = playwright.chromium.launch(executable_path=pinned_chromium(folder, 1), args=FLAGS)
-        for kind, command in (("app", APP), ("pad", noop_command("pad"))):
-            print(f"  {kind}, server and browser on separate cores: drawing {len(digits)} digits", flush=True)
-            process, url, _, _ = start_server(["taskset", "-c", "0"] + command)
-            try:
-                measured[kind] = [every_view(w) for w in measure(browser, url, kind, digits, process.pid)]
-            finally:
-                stop(process)
+        measured = {kind: [every_view(w) for w in waits]
+                    for kind, waits in measure(browser, {k: (url, pid) for k, (url, pid, _) in servers.items()},
+                                               digits).items()}
         browser.close()
     return measured
+
+
+SERVERS = {"app": APP, "pad": noop_command("pad"), "sketchpad": noop_command("sketchpad")}
+
+
+@contextlib.contextmanager
+def started(commands):
+    """{kind: (url, pid, the url behind a proxy adding LATENCY_S to every round trip)}: a server for each
+    command, all running at once (each idle while another is drawn on), stopped at the end."""
+    running = {}
+    try:
+        for kind, command in commands.items():
+            process, url, _, _ = start_server(command)
+            proxy = DelayingProxy(int(url.rsplit(":", 1)[1].strip("/")), LATENCY_S / 2)
+            running[kind] = process, url, proxy
+        yield {kind: (url, process.pid, f"http://127.0.0.1:{proxy.port}/")
+               for kind, (process, url, proxy) in running.items()}
+    finally:
+        for process, _, proxy in running.values():
+            proxy.close()
+            stop(process)
 
 
 def run(count=12):
     from playwright.sync_api import sync_playwright
 
     digits, numbers = benchmark_digits(count), benchmark_numbers(max(2, count // 2))
-    servers = {"app": APP, "pad": noop_command("pad"), "sketchpad": noop_command("sketchpad")}
-    measured, follow_ups, live = {}, {}, None
+    measured, follow_ups = {}, {}
     with sync_playwright() as playwright:
         separate = apart(playwright, digits) if len(os.sched_getaffinity(0)) >= 2 else {}
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        for kind, command in servers.items():
-            process, url, _, _ = start_server(command)
-            proxy = DelayingProxy(int(url.rsplit(":", 1)[1].strip("/")), LATENCY_S / 2)
-            try:
-                for latency, address in ((0, url), (LATENCY_S, f"http://127.0.0.1:{proxy.port}/")):
-                    print(f"  {kind}, +{latency * 1000:.0f} ms: drawing {len(digits)} digits", flush=True)
-                    waits = measure(browser, address, kind, digits, process.pid)
-                    measured[kind, latency] = [every_view(w) for w in waits]
-                    follow_ups[kind, latency] = [w["follow-ups"] for w in waits]
-                if kind == "app":
-                    # while the pen moves, at localhost and behind the added round trip (there every live
-                    # request is held back while the one before it is in flight)
-                    live = live_rate(browser, url), live_rate(browser, f"http://127.0.0.1:{proxy.port}/")
-                    print(f"  app: drawing {len(numbers)} numbers of four digits", flush=True)
-                    measured["numbers", 0] = [every_view(w) for w in measure(browser, url, kind, numbers, process.pid)]
-            finally:
-                proxy.close()
-                stop(process)
+        with started(SERVERS) as servers:
+            # The app and the no-op pad drawn in turn, digit by digit (their ratio is a target); gr.Sketchpad's
+            # no-op, seconds a digit, alone.
+            for latency in (0, LATENCY_S):
+                for kinds in (("app", "pad"), ("sketchpad",)):
+                    print(f"  {' and '.join(kinds)}, +{latency * 1000:.0f} ms: drawing {len(digits)} digits on each",
+                          flush=True)
+                    waits = measure(browser, {kind: (servers[kind][2] if latency else servers[kind][0],
+                                                     servers[kind][1]) for kind in kinds}, digits)
+                    for kind in kinds:
+                        measured[kind, latency] = [every_view(w) for w in waits[kind]]
+                        follow_ups[kind, latency] = [w["follow-ups"] for w in waits[kind]]
+            url, pid, far = servers["app"]
+            # while the pen moves, at localhost and behind the added round trip (there every live request
+            # is held back while the one before it is in flight)
+            live = live_rate(browser, url), live_rate(browser, far)
+            print(f"  app: drawing {len(numbers)} numbers of four digits", flush=True)
+            measured["numbers", 0] = [every_view(w) for w in measure(browser, {"app": (url, pid)}, numbers)["app"]]
         browser.close()
     return digits, measured, follow_ups, live, separate
 

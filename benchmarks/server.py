@@ -145,7 +145,12 @@ def serve_noop_pad():
     with gr.Blocks() as demo:
         sketch = DrawingPad()
         answer = gr.HTML(elem_id="noop-output")
-        answered = {"queue": False, "trigger_mode": "always_last", "show_progress": "hidden"}
+        # As the page's pad events are declared (`ui.build_demo`): private ones, which Gradio's front end does
+        # not record in its run history in the browser's localStorage. Recorded (public, as here until
+        # 2026-12-06), every request re-read, parsed and rewrote the whole record three times: the no-op
+        # pad's wait after a mouse-up grew from 15-20 to 30-40 ms within ten drawings of a fresh page.
+        answered = {"api_visibility": "private", "queue": False, "trigger_mode": "always_last",
+                    "show_progress": "hidden"}
         sketch.change(count, sketch, answer, **answered)  # the pen lifted: its value
         sketch.input(count_live, None, answer, **answered)  # the pen moving: the strokes so far, as event data
     demo.launch()

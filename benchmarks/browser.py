@@ -42,6 +42,7 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 FIXTURE = ROOT / "tests" / "fixtures" / "unipen_sample.npz"
+SERVERS = {"app": APP, "pad": noop_command("pad"), "sketchpad": noop_command("sketchpad")}
 APP_VIEWS = ["verdict", "seen", "inside"]  # stamped with the drawing they show ("inside": its pictures and saliency)
 PANELS = [f"panel-{k}" for k in ("perceptron", "mlp", "mlp_dropout", "cnn", "cnn_batchnorm")]
 NOOP_VIEWS = ["noop-output"]
@@ -263,7 +264,7 @@ def measure(browser, servers, digits):
     fresh pages of one browser, drawn in turn: each digit on every page before the next digit, the order
     reversed every digit. So the servers are compared under the same conditions, digit by digit: run
     one after the other, minutes apart, the medians of the app and of the no-op pad moved with the
-    machine's speed (the no-op's 20-25 ms in five runs decided their ratio). A first drawing warms each
+    machine's speed (the no-op pad's moved from 20 to 25 ms over five runs, and decided their ratio). A first drawing warms each
     page (and the app's models); each server is then left to finish what it does in the background."""
     pages = {kind: open_page(browser, url, kind) for kind, (url, _) in servers.items()}
     for kind, (page, requests) in pages.items():
@@ -397,9 +398,6 @@ def apart(playwright, digits):
                                                digits).items()}
         browser.close()
     return measured
-
-
-SERVERS = {"app": APP, "pad": noop_command("pad"), "sketchpad": noop_command("sketchpad")}
 
 
 @contextlib.contextmanager

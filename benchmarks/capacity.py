@@ -15,14 +15,14 @@ pattern (digitpad/pad.py, Gradio's `trigger_mode="always_last"`):
   newest is sent; a lifted pen's drawing does not wait for a live one in flight (two events).
 
 Per level (visitors drawing at once), for the app and for the no-op app with the same pad in the
-same run, both running and taking each level in turn: the final answer's wait from the last lift (p50 / p95), the live answers' wait from their
-send (p95), live answers a visitor gets a second (over the whole run, pauses included: about 6 at
-most with this pattern), live drawings answered with nothing to change ("shed": given way under load,
-or older than the visitor's lift), refusals ("busy"), errors, requests answered a second and drawings
-read a second (answered with every view: the work done), and the server's CPU time a request
-(its process and its reading worker, user + system: steadier than the rates where a virtual
-machine's neighbours take the cores for a while). Then the most
-visitors a core holds within TARGETS, and the app once more on both cores (unpinned, the clients
+same run, both running and taking each level in turn: the final answer's wait from the last lift
+(p50 / p95), the live answers' wait from their send (p95), live answers a visitor gets a second (over
+the whole run, pauses included: about 6 at most with this pattern), live drawings answered with
+nothing to change ("shed": given way under load, or older than the visitor's lift), refusals ("busy"),
+errors, requests answered a second and drawings read a second (answered with every view: the work
+done), and the server's CPU time a request (its process and its reading worker, user + system:
+steadier than the rates where a virtual machine's neighbours take the cores for a while). Then the
+most visitors a core holds within TARGETS, and the app once more on both cores (unpinned, the clients
 sharing them) at the busiest level, against its one-core figure (drawings read a second).
 """
 

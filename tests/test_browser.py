@@ -135,7 +135,7 @@ def test_every_view_shows_the_final_drawing_of_a_two_stroke_digit_and_undo_takes
 def test_the_browser_keeps_no_record_of_the_drawings(page):
     """Gradio's front end records the requests of public events, strokes and answers, in localStorage
     (its run history, rewriting the whole record three times a request): the pad's events are private."""
-    stroke(page, [(0.5, 0.2 + 0.6 * i / 20) for i in range(21)])  # a "1", drawn slowly enough to send live too
+    stroke(page, [(0.5, 0.2 + 0.6 * i / 20) for i in range(21)])  # a "1"
     shows_final_drawing(page, timeout=60_000)
     stored = page.evaluate("Object.keys(window.localStorage).filter(key => key.startsWith('gradio:run-history'))")
     assert stored == []

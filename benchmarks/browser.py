@@ -282,9 +282,7 @@ def measure(browser, servers, digits):
 
 def live_rate(browser, url):
     """During one 2-second stroke: how many times a second the app's views showed a newer drawing."""
-    page = browser.new_page(viewport={"width": 1280, "height": 1100})
-    page.goto(url)
-    page.locator("#sketchpad canvas").first.wait_for(timeout=60_000)
+    page, _ = open_page(browser, url, "app")
     page.evaluate(OBSERVE, APP_VIEWS)
     draw(page, {"strokes": [[[140, 60], [140, 220]]], "width": 280, "height": 280})  # warm
     clear(page, "app")

@@ -264,8 +264,9 @@ def measure(browser, servers, digits):
     fresh pages of one browser, drawn in turn: each digit on every page before the next digit, the order
     reversed every digit. So the servers are compared under the same conditions, digit by digit: run
     one after the other, minutes apart, the medians of the app and of the no-op pad moved with the
-    machine's speed (the no-op pad's moved from 20 to 25 ms over five runs, and decided their ratio). A first drawing warms each
-    page (and the app's models); each server is then left to finish what it does in the background."""
+    machine's speed (the no-op pad's from 20 to 25 ms over five runs, which decided their ratio). A
+    first drawing warms each page (and the app's models); each server is then left to finish what it
+    does in the background."""
     pages = {kind: open_page(browser, url, kind) for kind, (url, _) in servers.items()}
     for kind, (page, requests) in pages.items():
         draw_and_wait(page, requests, kind, digits[0][1], first=True)

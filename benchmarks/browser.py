@@ -389,8 +389,8 @@ def apart(playwright, digits):
     print(f"  app and no-op pad, servers and browser on separate cores: drawing {len(digits)} digits on each",
           flush=True)
     with tempfile.TemporaryDirectory() as folder, started(
-            {kind: ["taskset", "-c", "0"] + command for kind, command in SERVERS.items() if kind != "sketchpad"}
-    ) as servers:
+            {kind: ["taskset", "-c", "0"] + command for kind, command in SERVERS.items() if kind != "sketchpad"},
+            proxied=False) as servers:
         browser = playwright.chromium.launch(executable_path=pinned_chromium(folder, 1), args=FLAGS)
         measured = {kind: [every_view(w) for w in waits]
                     for kind, waits in measure(browser, {k: (url, pid) for k, (url, pid, _) in servers.items()},
@@ -400,20 +400,22 @@ def apart(playwright, digits):
 
 
 @contextlib.contextmanager
-def started(commands):
-    """{kind: (url, pid, the url behind a proxy adding LATENCY_S to every round trip)}: a server for each
-    command, all running at once (each idle while another is drawn on), stopped at the end."""
+def started(commands, proxied=True):
+    """{kind: (url, pid, the url behind a proxy adding LATENCY_S to every round trip, or None unless
+    `proxied`)}: a server for each command, all running at once (each idle while another is drawn on),
+    stopped at the end."""
     running = {}
     try:
         for kind, command in commands.items():
             process, url, _, _ = start_server(command)
-            proxy = DelayingProxy(int(url.rsplit(":", 1)[1].strip("/")), LATENCY_S / 2)
+            proxy = DelayingProxy(int(url.rsplit(":", 1)[1].strip("/")), LATENCY_S / 2) if proxied else None
             running[kind] = process, url, proxy
-        yield {kind: (url, process.pid, f"http://127.0.0.1:{proxy.port}/")
+        yield {kind: (url, process.pid, proxy and f"http://127.0.0.1:{proxy.port}/")
                for kind, (process, url, proxy) in running.items()}
     finally:
         for process, _, proxy in running.values():
-            proxy.close()
+            if proxy:
+                proxy.close()
             stop(process)
 
 

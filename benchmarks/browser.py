@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 
-from benchmarks.server import APP, ROOT, machine, noop_command, start_server, stop, wait_quiet
+from benchmarks.server import APP, ROOT, machine, noop_command, running, wait_quiet
 from digitpad import unipen
 
 CHROMIUM = "/usr/bin/chromium"
@@ -404,19 +404,14 @@ def started(commands, proxied=True):
     """{kind: (url, pid, the url behind a proxy adding LATENCY_S to every round trip, or None unless
     `proxied`)}: a server for each command, all running at once (each idle while another is drawn on),
     stopped at the end."""
-    running = {}
-    try:
-        for kind, command in commands.items():
-            process, url, _, _ = start_server(command)
-            proxy = DelayingProxy(int(url.rsplit(":", 1)[1].strip("/")), LATENCY_S / 2) if proxied else None
-            running[kind] = process, url, proxy
-        yield {kind: (url, process.pid, proxy and f"http://127.0.0.1:{proxy.port}/")
-               for kind, (process, url, proxy) in running.items()}
-    finally:
-        for process, _, proxy in running.values():
-            if proxy:
-                proxy.close()
-            stop(process)
+    with running(commands) as servers, contextlib.ExitStack() as proxies:
+        far = {kind: None for kind in servers}
+        if proxied:
+            for kind, (_, url) in servers.items():
+                proxy = DelayingProxy(int(url.rsplit(":", 1)[1].strip("/")), LATENCY_S / 2)
+                proxies.callback(proxy.close)
+                far[kind] = f"http://127.0.0.1:{proxy.port}/"
+        yield {kind: (url, process.pid, far[kind]) for kind, (process, url) in servers.items()}
 
 
 def run(count=12):

@@ -36,8 +36,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from benchmarks.server import (APP, ROOT, cpu_seconds, machine, noop_command, read_index, resident_mb, start_server,
-                               stop, wait_quiet)
+from benchmarks.server import (APP, ROOT, cpu_seconds, machine, noop_command, read_index, resident_mb, running,
+                               wait_quiet)
 from digitpad import unipen
 from digitpad.pad import EMPTY, SEND_EVERY
 
@@ -260,12 +260,11 @@ def measure(commands, digits, levels, seconds, pinned=True):
     server a level before the next level, the order reversed every level; the others idle meanwhile), so
     that they are compared under the same conditions: measured one after the other, minutes apart, their
     figures moved with the machine's speed."""
-    servers = {}
-    try:
-        for name, command in commands.items():
-            process, url, *_ = start_server((["taskset", "-c", str(SERVER_CORE)] if pinned else []) + command)
-            servers[name] = process, url, (read_index(url), read_index(url, "input"))
-        for process, url, events in servers.values():
+    pin = ["taskset", "-c", str(SERVER_CORE)] if pinned else []
+    with running({name: pin + command for name, command in commands.items()}) as started:
+        servers = {name: (process, url, (read_index(url), read_index(url, "input")))
+                   for name, (process, url) in started.items()}
+        for _, url, events in servers.values():
             warm(url, events[0], digits)
         for process, *_ in servers.values():
             wait_quiet(process.pid)  # the app's own process still loading its models in the background
@@ -280,9 +279,6 @@ def measure(commands, digits, levels, seconds, pinned=True):
                 rows[name].append(row)
                 print(format_row(name + (" 1 core" if pinned else " 2 cores"), row), flush=True)
         return rows
-    finally:
-        for process, *_ in servers.values():
-            stop(process)
 
 
 def format_row(name, row):

@@ -6,6 +6,7 @@ $GRADIO_SERVER_PORT): the same inputs as DigitPad's, and nothing done with them.
 """
 
 import argparse
+import contextlib
 import os
 import platform
 import socket
@@ -60,6 +61,21 @@ def stop(process):
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@contextlib.contextmanager
+def running(commands):
+    """{name: (process, url)}: a server started for each command ({name: command}), all running at once,
+    stopped at the end."""
+    servers = {}
+    try:
+        for name, command in commands.items():
+            process, url, _, _ = start_server(command)
+            servers[name] = process, url
+        yield servers
+    finally:
+        for process, _ in servers.values():
+            stop(process)
 
 
 def resident_mb(pid):

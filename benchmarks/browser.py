@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -306,10 +307,11 @@ def live_rate(browser, url):
 class DelayingProxy:
     """TCP proxy on a free localhost port that delays every chunk by `delay` seconds each way, in
     order: what a visitor far from the server sees; with `downlink` (bytes a second), the chunks to the
-    browser also share one link of that rate, as on a phone network."""
+    browser also share one link of that rate, as on a phone network. `url`: the proxy's own address, in
+    front of `server_url`; closed at the end of a `with` block."""
 
-    def __init__(self, target_port, delay, downlink=None):
-        self.target_port, self.delay, self.downlink = target_port, delay, downlink
+    def __init__(self, server_url, delay, downlink=None):
+        self.target_port, self.delay, self.downlink = urlparse(server_url).port, delay, downlink
         self.link_free = 0.0  # when the shared downlink has sent what it was given
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
@@ -359,9 +361,19 @@ class DelayingProxy:
         except (ConnectionError, OSError):
             pass
 
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/"
+
     def close(self):
         """Stop accepting connections (the loop's thread ends with the process)."""
         self.loop.call_soon_threadsafe(self.server.close)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 # ---------------------------------------------------------------- the run
@@ -408,9 +420,7 @@ def started(commands, proxied=True):
         far = {kind: None for kind in servers}
         if proxied:
             for kind, (_, url) in servers.items():
-                proxy = DelayingProxy(int(url.rsplit(":", 1)[1].strip("/")), LATENCY_S / 2)
-                proxies.callback(proxy.close)
-                far[kind] = f"http://127.0.0.1:{proxy.port}/"
+                far[kind] = proxies.enter_context(DelayingProxy(url, LATENCY_S / 2)).url
         yield {kind: (url, process.pid, far[kind]) for kind, (process, url) in servers.items()}
 
 

@@ -15,7 +15,7 @@ import time
 
 from benchmarks.browser import CHROMIUM, FLAGS, DelayingProxy, benchmark_digits, hand_path
 from benchmarks.capacity import hand_digits, warm
-from benchmarks.server import APP, machine, noop_command, read_index, start_server, stop, wait_quiet
+from benchmarks.server import APP, machine, noop_command, read_index, running, wait_quiet
 from digitpad.pad import CLEAR_PAD
 
 PHONES = {"390x844": (390, 844), "360x640": (360, 640)}
@@ -71,20 +71,16 @@ def answers(page, digits, answer=ANSWER):
 def noop_floor(browser, digits):
     """The same phone, link and pad against the no-op pad app (`benchmarks.server --noop pad`): what the
     link itself costs a drawing's answer."""
-    process, url, _, _ = start_server(noop_command("pad"))
-    proxy = DelayingProxy(int(url.rsplit(":", 1)[1].strip("/")), RTT_S / 2, DOWNLINK)
-    try:
+    with running({"pad": noop_command("pad")}) as servers, \
+            DelayingProxy(servers["pad"][1], RTT_S / 2, DOWNLINK) as proxy:
         context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3,
                                       is_mobile=True, has_touch=True)
         page = context.new_page()
-        page.goto(f"http://127.0.0.1:{proxy.port}/")
+        page.goto(proxy.url)
         page.locator("#sketchpad canvas[data-ready]").wait_for(timeout=60_000)
         waits = answers(page, digits, "#noop-output")
         context.close()
         return waits
-    finally:
-        proxy.close()
-        stop(process)
 
 
 def visit(browser, url, size, digits):
@@ -127,19 +123,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args(argv)
     digits = [value for _, value in benchmark_digits(DIGITS)]
-    process, url, _, _ = start_server(APP)
-    warm(url, read_index(url), hand_digits())  # a visitor meets a running app, not one loading its models
-    wait_quiet(process.pid)
-    proxy = DelayingProxy(int(url.rsplit(":", 1)[1].strip("/")), RTT_S / 2, DOWNLINK)
-    shaped = f"http://127.0.0.1:{proxy.port}/"
     print(f"DigitPad on a phone, headless Chromium on {machine()}, through a proxy of {RTT_S * 1000:.0f} ms round "
           f"trip and {DOWNLINK * 8 / 1e6:g} Mbit/s down")
     ok = True
-    try:
-        with sync_playwright() as playwright:
+    with running({"app": APP}) as servers:
+        process, url = servers["app"]
+        warm(url, read_index(url), hand_digits())  # a visitor meets a running app, not one loading its models
+        wait_quiet(process.pid)
+        with sync_playwright() as playwright, DelayingProxy(url, RTT_S / 2, DOWNLINK) as proxy:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             for size in PHONES:
-                r = visit(browser, shaped, size, digits)
+                r = visit(browser, proxy.url, size, digits)
                 answered = [a for a in r["answers_s"] if a is not None]
                 timed = len(answered) == len(r["answers_s"])
                 median, worst = (statistics.median(answered), max(answered)) if timed else (None, None)
@@ -155,12 +149,10 @@ def main(argv=None):
                        and worst <= TARGETS["answer_worst_s"])
             floor = [a for a in noop_floor(browser, digits) if a is not None]
             if floor:
-                print(f"no-op pad app, same link, 390x844: the final drawing shown median {statistics.median(floor):.3f} s, "
-                      f"slowest {max(floor):.3f} s after the lift ({len(floor)} digits)")
+                print(f"no-op pad app, same link, 390x844: the final drawing shown median "
+                      f"{statistics.median(floor):.3f} s, slowest {max(floor):.3f} s after the lift "
+                      f"({len(floor)} digits)")
             browser.close()
-    finally:
-        proxy.close()
-        stop(process)
     print("all targets met" if ok else "SOME TARGETS MISSED")
     raise SystemExit(0 if ok else 1)
 

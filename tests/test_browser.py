@@ -180,7 +180,7 @@ def test_behind_a_slow_link_the_views_follow_the_pen_with_ever_newer_drawings(br
     still while the pen moved; each request now carries the newest strokes."""
     from benchmarks.browser import DelayingProxy
 
-    proxy = DelayingProxy(int(app_url.rstrip("/").rsplit(":", 1)[1]), 0.1)
+    proxy = DelayingProxy(app_url, 0.1)
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
     page.add_init_script("""
       window.sentSeqs = [];
@@ -191,7 +191,7 @@ def test_behind_a_slow_link_the_views_follow_the_pen_with_ever_newer_drawings(br
         return fetchWas.apply(this, arguments);
       };""")
     try:
-        page.goto(f"http://127.0.0.1:{proxy.port}/")
+        page.goto(proxy.url)
         page.locator("#sketchpad canvas[data-ready]").first.wait_for()
         stroke(page, [(0.5, 0.2), (0.5, 0.8)])
         shows_final_drawing(page, timeout=30_000)

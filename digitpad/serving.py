@@ -12,6 +12,9 @@ bounds are set here:
 - `LiveShedding`, an ASGI middleware: while SHED_LIVE_AT of the pad's drawings are in progress, a live
   drawing (the pen still moving) is answered at the door with nothing to change, before Gradio parses
   it: under load the live updates thin out and a lifted pen's drawing does not queue behind them.
+- `LiveDoor`, an ASGI middleware: below that load, a live drawing is read and answered at the door
+  too (by the app's own handler), without Gradio's handling of the request, which cost more than the
+  app's work around the reading; a lifted pen's drawing goes through Gradio, into the session.
 - `BatchReader`: the drawings that wait are read in batches, final drawings before live ones, cheapest
   first; at most MAX_WAITING wait and each visitor has at most one live and one final drawing in
   flight: beyond that a request is refused at once ("busy"), so honest visitors keep their place.
@@ -24,7 +27,10 @@ import gc
 import heapq
 import itertools
 import json
+import logging
 from typing import NamedTuple
+
+import orjson
 
 from digitpad.preprocess import MAX_STROKES
 
@@ -305,6 +311,33 @@ class LiveShedding:
             self.in_progress -= 1
 
 
+class LiveDoor:
+    """ASGI middleware in front of the pad's requests (POSTs to Gradio's /run/predict): a live drawing
+    (the pen still moving: its strokes are the event's data, marked "live") is answered here by
+    `answer(scope, request)`, a coroutine function of the parsed request that returns the event's answer
+    (`ui.event_answer`); every other request goes on to Gradio, its body intact. A visitor drawing sends
+    five live drawings for each lifted pen, and Gradio's own handling of a request (its routing, the
+    session's state, the answer's walk through every output) cost more of the one event loop than the
+    app's own work around the reading: measured with `benchmarks.capacity`, see the README. A lifted
+    pen's drawing still goes through Gradio, which keeps it in the session (what a label refers to).
+    An answer that fails unexpectedly leaves the request to Gradio, which answers it as it would have."""
+
+    def __init__(self, app, answer):
+        self.app, self.answer = app, answer
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/run/predict"):
+            return await self.app(scope, receive, send)
+        body = await _read_body(receive)  # bounded by BodyLimit, in front of this
+        request = _live_request(body)
+        if request is not None:
+            try:
+                return await _answer(send, 200, _json(await self.answer(scope, request)))
+            except Exception:  # Gradio answers it (and says why, as for any event)
+                logging.getLogger(__name__).exception("a live drawing's answer failed")
+        await self.app(scope, _replay(body, receive), send)
+
+
 async def _answer(send, status, body):
     """Send a JSON answer, from a middleware."""
     await send({"type": "http.response.start", "status": status,
@@ -325,11 +358,22 @@ async def _read_body(receive, limit=None):
 
 def _is_live(body):
     """Whether a /run/predict body is the pad's live drawing (its strokes as the event's data)."""
+    return _live_request(body) is not None
+
+
+def _live_request(body):
+    """A /run/predict body parsed, if it is the pad's live drawing (its strokes as the event's data); else None."""
     try:
-        event_data = json.loads(body).get("event_data")
+        request = orjson.loads(body)
+        event_data = request.get("event_data")
     except (ValueError, AttributeError):
-        return False  # not JSON, or not an object: Gradio answers it
-    return isinstance(event_data, dict) and event_data.get("live") is True
+        return None  # not JSON, or not an object: Gradio answers it
+    return request if isinstance(event_data, dict) and event_data.get("live") is True else None
+
+
+def _json(content):
+    """An answer's JSON, as Gradio writes its own (numpy's numbers included)."""
+    return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _replay(body, receive):

@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_wei
 from digitpad.challenge import Session
 from digitpad.drawings import DrawingStore, StoreError
 from digitpad.prediction import Prediction
-from digitpad.serving import (SHED_LIVE_AT, BatchReader, BodyLimit, Busy, LiveShedding, Superseded,
+from digitpad.serving import (SHED_LIVE_AT, BatchReader, BodyLimit, Busy, LiveDoor, LiveShedding, Superseded,
                               freeze_loaded_objects)
 from digitpad.sketchpad import drawing_pad
 from digitpad.transfer import Transfer
@@ -73,7 +74,10 @@ class DigitPad:
         # save too), and a save here adds its own drawing: reading the whole store again on every
         # label made each label slower as the store grew, and a class's labels queued behind it.
         self._tally, self._tallied_at, self._tally_lock = None, 0.0, threading.Lock()
-        self._finals = collections.OrderedDict()  # visit -> `seq` of its last final drawing (`_lifted`)
+        self._finals = collections.OrderedDict()  # visit -> `seq` of its last final drawing (`_lifted`) ...
+        self._drawn = collections.OrderedDict()  # ... and of its last drawing, live or final (`_check_lifted`)
+        # visit -> its challenge.Session, while Gradio keeps it: the door's live answers (`answer_live`) adapt
+        self._sessions = weakref.WeakValueDictionary()
         # The pad's requests skip the queue: the reader bounds the work they start, and batches it, in a
         # worker process where there is a core for it.
         self.worker = workers.WorkerReader(weights_dir) if workers.wants_worker() else None
@@ -101,13 +105,18 @@ class DigitPad:
         or layer redraws its views from it instead of reading the strokes again.
         """
         sent = getattr(event, "_data", None)
-        strokes = sent if sent is not None else strokes
+        visitor = request.session_hash if request else None
+        if visitor is not None and session is not None:  # the door's answers to their live drawings adapt too
+            self._sessions[visitor] = session
+        return await self._read(sent if sent is not None else strokes, key, layer_name, session, visitor)
+
+    async def _read(self, strokes, key, layer_name, session, visitor):
+        """`read`'s answer to the drawing `strokes` of `visitor` (a session hash, or None)."""
         if not (isinstance(strokes, dict) and "strokes" in strokes):
             strokes = {"strokes": None}  # not the pad's value: refused by name, as strokes
         # Each view says which drawing it shows (its number of points, as the pad counts them); the
         # same count is the drawing's cost for the reader.
         points, live = views.point_count(strokes), bool(strokes.get("live"))
-        visitor = request.session_hash if request else None
         if visitor is not None and self._lifted(visitor, strokes.get("seq"), live):
             return (gr.skip(),) * 11  # a live drawing sent before the pen lifted, arriving after: the final answers
         superseded = None  # the final drawing's Job, when it answers this live one
@@ -148,13 +157,32 @@ class DigitPad:
         and the final drawing went out: answering it would put a part of the drawing back on every view."""
         if not isinstance(seq, int) or isinstance(seq, bool):
             return False  # not the page's pad (the API, a test): nothing to order
+        _remember_latest(self._drawn, visitor, seq)
         if not live:
-            self._finals[visitor] = max(seq, self._finals.get(visitor, seq))
-            self._finals.move_to_end(visitor)
-            if len(self._finals) > MAX_VISITS_KEPT:
-                self._finals.popitem(last=False)
+            _remember_latest(self._finals, visitor, seq)
             return False
         return seq < self._finals.get(visitor, -1)
+
+    async def answer_live(self, request):
+        """The answer to the pad's live drawing at the door (`serving.LiveDoor`; `request`: the parsed body
+        of its /run/predict request), as Gradio would give `read_live`'s, without Gradio's handling. The
+        session's Reading is left as it is (the door sets no state): a label pressed before the final
+        drawing's answer is refused by the drawings' order (`_check_lifted`)."""
+        visitor = request.get("session_hash")
+        visitor = visitor if isinstance(visitor, str) else None
+        _, *shown, _, correction = await self._read(request["event_data"], None, None, self._sessions.get(visitor),
+                                                    visitor)
+        return event_answer([None, *shown, correction])
+
+    def _check_lifted(self, reading, request):
+        """A label is for the drawing as the pen left it. Pressed within a round trip of the lift, it would
+        find the last live reading, or the drawing before (the final one still on its way), which can lack
+        the last points: an error, not a warning, so that the page keeps the drawing (a success clears the
+        pad) for a second try."""
+        drawing = reading.drawing if isinstance(reading.drawing, dict) else {}
+        seq, latest = drawing.get("seq"), self._drawn.get(request.session_hash) if request else None
+        if drawing.get("live") or (isinstance(seq, int) and latest is not None and latest > seq):
+            raise gr.Error("Still reading your drawing: try again in a moment.", duration=4)
 
     async def read_live(self, key, layer_name, session=None, event: gr.EventData = None, request: gr.Request = None):
         """The pad's input event, while the pen moves: its data are the strokes so far, read as `read` reads,
@@ -187,13 +215,13 @@ class DigitPad:
         session.start_round()
         return self._labelled_views(session, "")
 
-    def answer(self, session, reading, consent, key="cnn_batchnorm"):
+    def answer(self, session, reading, consent, key="cnn_batchnorm", request: gr.Request = None):
         """The drawing on the pad is the digit the round asked for: score it, ask for the next."""
         session = session or Session()
         if not session.in_round or reading is None or reading.drawing is None:
             gr.Warning(f"Draw a {session.wanted} first." if session.in_round else "Start a round first.")
             return (gr.skip(),) * len(self.labelled_outputs)
-        _check_lifted(reading)
+        self._check_lifted(reading, request)
         if reading.prediction.digits:
             gr.Warning(f"The pad holds a number: draw just a {session.wanted}.")
             return (gr.skip(),) * len(self.labelled_outputs)
@@ -202,14 +230,14 @@ class DigitPad:
         self._adapt(session)
         return self._labelled_views(session, self._save(session, reading, label, consent), key)
 
-    def correct(self, session, reading, digit, consent, key="cnn_batchnorm"):
+    def correct(self, session, reading, digit, consent, key="cnn_batchnorm", request: gr.Request = None):
         """"Wrong? It was: 3": label the drawing on the pad (again: the last label counts)."""
         session = session or Session()
         if digit is None or reading is None or reading.drawing is None:
             if digit is not None:
                 gr.Warning("Draw a digit first, then say what it was.")
             return self._labelled_views(session, gr.skip(), key)
-        _check_lifted(reading)
+        self._check_lifted(reading, request)
         if reading.prediction.digits:
             gr.Warning("The pad holds a number: label one digit at a time.")
             return self._labelled_views(session, gr.skip(), key)
@@ -335,12 +363,12 @@ def _saving_off(reason):
     return f"Saving is off: the store cannot be used ({html.escape(str(reason))})."
 
 
-def _check_lifted(reading):
-    """A label is for the drawing as the pen left it. Pressed within a round trip of the lift, it would
-    find the last live reading (the final one still on its way), which can lack the last points: an
-    error, not a warning, so that the page keeps the drawing (a success clears the pad) for a second try."""
-    if isinstance(reading.drawing, dict) and reading.drawing.get("live"):
-        raise gr.Error("Still reading your drawing: try again in a moment.", duration=4)
+def _remember_latest(seqs, visitor, seq):
+    """Keep the visitor's highest `seq` in `seqs` (an OrderedDict), the MAX_VISITS_KEPT latest visits."""
+    seqs[visitor] = max(seq, seqs.get(visitor, seq))
+    seqs.move_to_end(visitor)
+    if len(seqs) > MAX_VISITS_KEPT:
+        seqs.popitem(last=False)
 
 
 def _load_predictor(weights_dir):
@@ -476,6 +504,7 @@ def build_demo(weights_dir=None):
         demo.load(app.store_summary, None, store_figure, api_visibility="private")
     # A bounded queue for what goes through it (the API, labels): a flood is refused at the door.
     demo.queue(max_size=MAX_QUEUE)
+    demo.digitpad = app  # the live drawings' answers at the door (`answer_live_drawing`)
     return demo
 
 
@@ -600,9 +629,18 @@ def refuse_strokes(body):
     return None
 
 
+async def answer_live_drawing(scope, request):
+    """The answer to the pad's live drawing at the door (`serving.LiveDoor`): the page's own
+    (`DigitPad.answer_live`), found through the server app that serves it."""
+    return await scope["app"].get_blocks().digitpad.answer_live(request)
+
+
 # Request bodies are bounded before they are read (the pad's strokes skip the queue and its limits), live
-# drawings give way under load, and what a slow link carries is made small (digitpad.transfer).
+# drawings give way under load (and are answered at the door below it), and what a slow link carries is made
+# small (digitpad.transfer).
 LAUNCH_OPTIONS = {"css": CSS, "theme": THEME, "js": SERVER_LOST_JS,
-                  "app_kwargs": {"middleware": [Middleware(BodyLimit, refuse_strokes=refuse_strokes), Middleware(LiveShedding, unchanged=LIVE_UNCHANGED,
-                                                           at=SHED_LIVE_AT * workers.usable_cores()),
-                                                Middleware(Transfer)]}}
+                  "app_kwargs": {"middleware": [
+                      Middleware(BodyLimit, refuse_strokes=refuse_strokes),
+                      Middleware(LiveShedding, unchanged=LIVE_UNCHANGED, at=SHED_LIVE_AT * workers.usable_cores()),
+                      Middleware(Transfer),  # in front of the door: its answers are compressed as Gradio's are
+                      Middleware(LiveDoor, answer=answer_live_drawing)]}}

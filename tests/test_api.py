@@ -201,6 +201,23 @@ def test_no_endpoint_gives_out_stored_drawings_or_forgets_another_visit(client, 
     assert len(forget) == 1
 
 
+def test_the_pens_live_drawing_is_answered_at_the_door_and_its_lift_by_gradio(app_url, pen_values):
+    """Through the server: the pad's live drawing (its input event) is answered by `serving.LiveDoor`
+    (an answer of its own: no time of Gradio's handler in it), with every view a live drawing updates;
+    the lifted pen's drawing (its change event) by Gradio, which timed its handler."""
+    import json
+
+    from benchmarks.server import post_pad, read_index
+
+    live = json.dumps({"data": ["cnn_batchnorm", None, None], "event_data": {**pen_values[8], "live": True},
+                       "fn_index": read_index(app_url, "input"), "session_hash": "door-visit"}).encode()
+    _, status, answer = post_pad(app_url, live)
+    assert status == 200 and answer["duration"] == 0.0 and answer["data"][0] is None
+    assert answer["data"][5]["label"] == "8" and "data-points" in answer["data"][6]
+    _, status, final = page_request(app_url, pen_values[8], session="door-visit")
+    assert status == 200 and final["duration"] > 0.0 and final["data"][5]["label"] == "8"
+
+
 def test_the_live_events_unchanged_answer_fits_its_outputs(app_url):
     """`ui.LIVE_UNCHANGED` (what `serving.LiveShedding` answers a shed live drawing) has one value per
     output of the pad's input event, null where the output is a state, as Gradio itself answers."""

@@ -280,6 +280,47 @@ def test_under_load_a_live_drawing_is_answered_at_the_door_and_a_final_one_never
     asyncio.run(visit())
 
 
+def test_a_live_drawing_is_answered_at_the_door_and_everything_else_reaches_the_app():
+    """`serving.LiveDoor`: a live drawing (the pen moving) is answered by its `answer`, given the parsed
+    request, without reaching the app; a final one, and a live one whose answer fails unexpectedly, reach
+    the app with their bodies intact."""
+    import json
+
+    from digitpad.serving import LiveDoor
+
+    seen, gate = [], asyncio.Event()
+    gate.set()
+    app = gated_app(gate, lambda scope, body: seen.append(body))
+    asked = []
+
+    async def answer(scope, request):
+        asked.append(request)
+        if request["event_data"]["strokes"] == "fails":
+            raise RuntimeError("a bug")
+        return {"data": [None, len(request["event_data"]["strokes"])]}
+
+    async def post(body):
+        answer_sent = []
+        scope = {"type": "http", "method": "POST", "path": "/gradio_api/run/predict", "headers": []}
+        chunks = [{"type": "http.request", "body": body[:10], "more_body": True},
+                  {"type": "http.request", "body": body[10:], "more_body": False}]
+
+        async def receive():
+            return chunks.pop(0)
+
+        async def send(message):
+            answer_sent.append(message)
+        await LiveDoor(app, answer)(scope, receive, send)
+        return answer_sent[1]["body"]
+
+    live = json.dumps({"data": [], "event_data": {"strokes": [[[1, 2]]], "live": True}, "session_hash": "v"}).encode()
+    final = json.dumps({"data": [], "event_data": {"strokes": [[[1, 2]]], "live": False}}).encode()
+    failing = json.dumps({"data": [], "event_data": {"strokes": "fails", "live": True}}).encode()
+    assert asyncio.run(post(live)) == b'{"data":[null,1]}' and asked[0]["session_hash"] == "v" and seen == []
+    assert asyncio.run(post(final)) == b"read" and seen == [final] and len(asked) == 1
+    assert asyncio.run(post(failing)) == b"read" and seen == [final, failing] and len(asked) == 2
+
+
 def test_the_more_live_drawings_are_shed_the_longer_their_answers_are_held():
     """`LiveShedding.hold`: nothing shed, no hold; a shed answer is held by the square of the share of
     the recent requests shed (pacing the pad's next live request; a little shedding holds little),

@@ -180,6 +180,57 @@ def test_a_label_pressed_before_the_final_drawing_is_read_asks_to_press_again(ap
     assert app.answer(session, final, False)[0].asked == 1
 
 
+def test_the_door_answers_a_live_drawing_as_the_live_event_does(app, pen_values):
+    """`DigitPad.answer_live` (the live drawing's answer at the door, `serving.LiveDoor`) gives the views
+    `read_live` gives Gradio for the same drawing, the session's Reading left as it is (null)."""
+    live = {**pen_values[7], "live": True}
+    at_door = run(app.answer_live({"event_data": live, "session_hash": "door-visit"}))
+    assert at_door == ui.event_answer([None, *run(app.read_live("cnn_batchnorm", None, None, gr.EventData(None, live)))[1:]])
+    assert at_door["data"][5]["label"] == "7" and len(at_door["data"]) == len(ui.LIVE_UNCHANGED["data"])
+
+
+def test_a_label_pressed_while_the_next_drawing_is_on_its_way_is_refused(app, pen_values):
+    """With the live drawings answered at the door the session's Reading is the last final drawing's: a
+    label pressed after a newer drawing went out (its live answers in, the final one still on its way)
+    would label the drawing before. Refused by the pad's order (`seq`), as a live Reading is."""
+    from types import SimpleNamespace
+
+    visit = SimpleNamespace(session_hash="label-order")
+    session = app.start_round(None)[0]
+    wanted = session.wanted
+    before = read(app, {**pen_values[wanted], "seq": 1}, "cnn_batchnorm", None, session, visit)[0]
+    run(app.answer_live({"event_data": {**pen_values[wanted], "live": True, "seq": 2}, "session_hash": "label-order"}))
+    for press in (lambda: app.answer(session, before, True, request=visit),
+                  lambda: app.correct(session, before, str(wanted), True, request=visit)):
+        with pytest.raises(gr.Error, match="Still reading your drawing"):
+            press()
+    assert session.asked == 0
+    final = read(app, {**pen_values[wanted], "seq": 3}, "cnn_batchnorm", None, session, visit)[0]
+    assert app.answer(session, final, False, request=visit)[0].asked == 1
+
+
+def test_the_door_answers_with_the_visitors_adaptation(app, pen_values):
+    """A visitor's adapted models answer their live drawings at the door too: the session a final drawing
+    came with is found by the visit's session hash."""
+    from types import SimpleNamespace
+
+    from digitpad.challenge import Session
+
+    session, visit = Session(), SimpleNamespace(session_hash="door-adapted")
+    for digit, value in pen_values.items():  # a round's worth of labels, then the adaptation
+        reading = read(app, value, "cnn_batchnorm", None, session, visit)[0]
+        session.label(reading.id, reading.prediction, digit)
+    app._adapt(session)
+    session.adapt_on = True
+    assert session.adapting
+    final = read(app, pen_values[4], "cnn_batchnorm", None, session, visit)
+    at_door = run(app.answer_live({"event_data": {**pen_values[4], "live": True}, "session_hash": "door-adapted"}))
+    assert at_door["data"][1:8] == list(final[1:8])  # the adapted panels, verdict and compact line
+    assert "Adapted to your 10 labelled drawings" in at_door["data"][6]
+    unknown = run(app.answer_live({"event_data": {**pen_values[4], "live": True}, "session_hash": "someone-else"}))
+    assert unknown["data"][1:8] == list(read(app, pen_values[4], "cnn_batchnorm", None)[1:8])
+
+
 def test_the_pictures_decode_to_what_the_models_saw(app, pen_values):
     reading, *_, seen, _, _ = read(app, pen_values[4], "cnn", None)
     image = np.asarray(decoded(re.search(r"(data:image/png;base64,[^']+)'", seen).group(1)))

@@ -46,9 +46,12 @@ STROKE_END = b"]]"
 # maximal drawings (about 20 ms each to read) must not leave an honest visitor refused.
 MAX_WAITING = 128
 # The pad's drawings in progress at once (parsed, waiting or being read, answered) from which a live one is
-# answered at the door, per core that reads: one core reads about 150 drawings a second, so this many
-# are ~50 ms of its work.
-SHED_LIVE_AT = 8
+# answered at the door, per core that reads: one core reads about 220 drawings a second with the live ones
+# answered at the door (`LiveDoor`), so this many are ~70 ms of its work. 8 (~50 ms when Gradio handled every
+# drawing) shed live drawings the core had room for: taken in turn at 50 visitors, 8 gave 3.6 live updates a
+# second each, 16 gave 3.6-4.2 (4.1, 4.2, 4.0, 3.6) with the lifted pens' p95 0.09-0.12 s; 20 and 24 no more
+# updates, and later answers (README, "A class at once").
+SHED_LIVE_AT = 16
 # A shed live drawing's answer is held back up to this long, by the square of the share of the pad's
 # recent requests shed (an average over about SHED_MEMORY of them): the pad keeps one live request in
 # flight, so the more the server sheds the slower each visitor sends (a share of 0.15, 25 visitors on
@@ -332,9 +335,11 @@ class LiveDoor:
         request = _live_request(body)
         if request is not None:
             try:
-                return await _answer(send, 200, _json(await self.answer(scope, request)))
+                answer = _json(await self.answer(scope, request))
             except Exception:  # Gradio answers it (and says why, as for any event)
                 logging.getLogger(__name__).exception("a live drawing's answer failed")
+            else:
+                return await _answer(send, 200, answer)
         await self.app(scope, _replay(body, receive), send)
 
 

@@ -234,6 +234,21 @@ def gated_app(gate, record):
     return app
 
 
+def posted(middleware, body):
+    """(its task, the messages it sends): `body` posted to the ASGI `middleware` as the pad's request, in two chunks."""
+    answer = []
+    scope = {"type": "http", "method": "POST", "path": "/gradio_api/run/predict", "headers": []}
+    chunks = [{"type": "http.request", "body": body[:10], "more_body": True},
+              {"type": "http.request", "body": body[10:], "more_body": False}]
+
+    async def receive():
+        return chunks.pop(0)
+
+    async def send(message):
+        answer.append(message)
+    return asyncio.ensure_future(middleware(scope, receive, send)), answer
+
+
 def test_under_load_a_live_drawing_is_answered_at_the_door_and_a_final_one_never_is():
     """`serving.LiveShedding`: below its bound every drawing reaches the app (the body intact); at it, a
     live drawing (the pen moving: "live" in the event's data) is answered with the unchanged answer
@@ -245,32 +260,19 @@ def test_under_load_a_live_drawing_is_answered_at_the_door_and_a_final_one_never
     seen, gate = [], asyncio.Event()
     app = gated_app(gate, lambda scope, body: seen.append(body))
 
-    def post(shedding, body):
-        answer = []
-        scope = {"type": "http", "method": "POST", "path": "/gradio_api/run/predict", "headers": []}
-        chunks = [{"type": "http.request", "body": body[:10], "more_body": True},
-                  {"type": "http.request", "body": body[10:], "more_body": False}]
-
-        async def receive():
-            return chunks.pop(0)
-
-        async def send(message):
-            answer.append(message)
-        return asyncio.ensure_future(shedding(scope, receive, send)), answer
-
     live = json.dumps({"data": [], "event_data": {"strokes": [], "live": True}, "fn_index": 1}).encode()
     final = json.dumps({"data": [{"strokes": [], "live": False}], "fn_index": 0}).encode()
 
     async def visit():
         shedding = LiveShedding(app, unchanged={"data": [None, {"__type__": "update"}]}, at=2)
-        first, _ = post(shedding, live)
-        second, _ = post(shedding, final)
+        first, _ = posted(shedding, live)
+        second, _ = posted(shedding, final)
         await asyncio.sleep(0.01)
         assert seen == [live, final]  # below the bound: both in, bodies whole
-        shed, shed_answer = post(shedding, live)
+        shed, shed_answer = posted(shedding, live)
         await shed
         assert shed_answer[1]["body"] == b'{"data":[null,{"__type__":"update"}]}' and len(seen) == 2
-        third, third_answer = post(shedding, final)
+        third, third_answer = posted(shedding, final)
         await asyncio.sleep(0.01)
         assert seen[-1] == final  # a lifted pen's drawing is never shed
         gate.set()
@@ -300,18 +302,9 @@ def test_a_live_drawing_is_answered_at_the_door_and_everything_else_reaches_the_
         return {"data": [None, len(request["event_data"]["strokes"])]}
 
     async def post(body):
-        answer_sent = []
-        scope = {"type": "http", "method": "POST", "path": "/gradio_api/run/predict", "headers": []}
-        chunks = [{"type": "http.request", "body": body[:10], "more_body": True},
-                  {"type": "http.request", "body": body[10:], "more_body": False}]
-
-        async def receive():
-            return chunks.pop(0)
-
-        async def send(message):
-            answer_sent.append(message)
-        await LiveDoor(app, answer)(scope, receive, send)
-        return answer_sent[1]["body"]
+        handled, sent = posted(LiveDoor(app, answer), body)
+        await handled
+        return sent[1]["body"]
 
     live = json.dumps({"data": [], "event_data": {"strokes": [[[1, 2]]], "live": True}, "session_hash": "v"}).encode()
     final = json.dumps({"data": [], "event_data": {"strokes": [[[1, 2]]], "live": False}}).encode()

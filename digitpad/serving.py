@@ -9,12 +9,11 @@ bounds are set here:
   larger than a digit's are let in two at a time, so that parsing them cannot hold up small ones; one
   that holds more strokes than are read has a place of its own and, for the pad's events, is answered
   there by name, before Gradio parses it.
-- `LiveShedding`, an ASGI middleware: while SHED_LIVE_AT of the pad's drawings are in progress, a live
-  drawing (the pen still moving) is answered at the door with nothing to change, before Gradio parses
-  it: under load the live updates thin out and a lifted pen's drawing does not queue behind them.
-- `LiveDoor`, an ASGI middleware: below that load, a live drawing is read and answered at the door
-  too (by the app's own handler), without Gradio's handling of the request, which cost more than the
-  app's work around the reading; a lifted pen's drawing goes through Gradio, into the session.
+- `LiveDoor`, an ASGI middleware: a live drawing (the pen still moving) is answered at the door, past
+  Gradio's handling of the request, which cost more than the app's work around the reading: by the
+  app's own handler, or, while SHED_LIVE_AT of the pad's drawings are in progress, with nothing to
+  change, so that under load the live updates thin out and a lifted pen's drawing (always through
+  Gradio, into the session) does not queue behind them.
 - `BatchReader`: the drawings that wait are read in batches, final drawings before live ones, cheapest
   first; at most MAX_WAITING wait and each visitor has at most one live and one final drawing in
   flight: beyond that a request is refused at once ("busy"), so honest visitors keep their place.
@@ -47,7 +46,7 @@ STROKE_END = b"]]"
 MAX_WAITING = 128
 # The pad's drawings in progress at once (parsed, waiting or being read, answered) from which a live one is
 # answered at the door, per core that reads: one core reads about 220 drawings a second with the live ones
-# answered at the door (`LiveDoor`), so this many are ~70 ms of its work. 8 (~50 ms when Gradio handled every
+# answered by the app at the door (`LiveDoor`), so this many are ~70 ms of its work. 8 (~50 ms when Gradio handled every
 # drawing) shed live drawings the core had room for: taken in turn at 50 visitors, 8 gave 3.6 live updates a
 # second each, 16 gave 3.6-4.2 (4.1, 4.2, 4.0, 3.6) with the lifted pens' p95 0.09-0.12 s; 20 and 24 no more
 # updates, and later answers (README, "A class at once").
@@ -272,18 +271,27 @@ class _TooLarge(Exception):
     pass
 
 
-class LiveShedding:
-    """ASGI middleware in front of the pad's requests (POSTs to Gradio's /run/predict): counts the
-    drawings in progress, and while `at` or more are, answers a live one (the pen still moving: its
-    strokes are the event's data, marked "live") with `unchanged`, the event's answer that changes
-    nothing on the page. Gradio's own handling of a request (routing, state, its answer) costs the one
-    event loop more than reading a digit; a live drawing answered here costs a tenth of that, so under
-    load the live updates thin out instead of lagging, and the answers to lifted pens (never shed) do
-    not queue behind them. The answer is held back the longer the more is shed (`hold`): it paces
-    the pad's next live request, which costs the loop even when shed."""
+class LiveDoor:
+    """ASGI middleware in front of the pad's requests (POSTs to Gradio's /run/predict), where its live
+    drawings (the pen still moving: the strokes are the event's data, marked "live") are answered:
 
-    def __init__(self, app, unchanged, at=SHED_LIVE_AT, max_hold=MAX_SHED_HOLD_S):
-        self.app, self.at, self.max_hold = app, at, max_hold
+    - counted: while `at` or more of the pad's drawings are in progress, a live one is answered with
+      `unchanged`, the event's answer that changes nothing on the page, so that under load the live
+      updates thin out instead of lagging and the answers to lifted pens (never shed) do not queue
+      behind them. That answer is held back the longer the more is shed (`hold`): it paces the pad's
+      next live request, which costs the loop even when shed.
+    - below that, with `answer` given, a live drawing is answered by `answer(scope, request)`, a
+      coroutine function of the parsed request that returns the event's answer (`ui.event_answer`). A
+      visitor drawing sends five live drawings for each lifted pen, and Gradio's own handling of a
+      request (its routing, the session's state, the answer's walk through every output) cost more of
+      the one event loop than the app's own work around the reading (`benchmarks.capacity`, see the
+      README). An answer that fails unexpectedly is left to Gradio, which answers it as it would have.
+
+    Every other request goes on to Gradio, its body intact: a lifted pen's drawing is kept in the
+    session there (what a label refers to)."""
+
+    def __init__(self, app, unchanged, at=SHED_LIVE_AT, max_hold=MAX_SHED_HOLD_S, answer=None):
+        self.app, self.at, self.max_hold, self.answer = app, at, max_hold, answer
         self.unchanged = json.dumps(unchanged, separators=(",", ":")).encode()
         self.in_progress = 0
         self.shed_share = 0.0  # of the recent requests (a moving average)
@@ -299,48 +307,27 @@ class LiveShedding:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/run/predict"):
             return await self.app(scope, receive, send)
-        if self.in_progress >= self.at:
+        shedding, live = self.in_progress >= self.at, None
+        if shedding or self.answer is not None:
             body = await _read_body(receive)  # bounded by BodyLimit, in front of this
-            if _is_live(body):
-                self.count_request(True)
-                await asyncio.sleep(self.hold())
-                return await _answer(send, 200, self.unchanged)
-            receive = _replay(body, receive)
+            live, receive = _live_request(body), _replay(body, receive)
+        if live is not None and shedding:
+            self.count_request(True)
+            await asyncio.sleep(self.hold())
+            return await _answer(send, 200, self.unchanged)
         self.count_request(False)
         self.in_progress += 1
         try:
+            if live is not None:
+                try:
+                    answer = _json(await self.answer(scope, live))
+                except Exception:  # Gradio answers it (and says why, as for any event)
+                    logging.getLogger(__name__).exception("a live drawing's answer failed")
+                else:
+                    return await _answer(send, 200, answer)
             await self.app(scope, receive, send)
         finally:
             self.in_progress -= 1
-
-
-class LiveDoor:
-    """ASGI middleware in front of the pad's requests (POSTs to Gradio's /run/predict): a live drawing
-    (the pen still moving: its strokes are the event's data, marked "live") is answered here by
-    `answer(scope, request)`, a coroutine function of the parsed request that returns the event's answer
-    (`ui.event_answer`); every other request goes on to Gradio, its body intact. A visitor drawing sends
-    five live drawings for each lifted pen, and Gradio's own handling of a request (its routing, the
-    session's state, the answer's walk through every output) cost more of the one event loop than the
-    app's own work around the reading: measured with `benchmarks.capacity`, see the README. A lifted
-    pen's drawing still goes through Gradio, which keeps it in the session (what a label refers to).
-    An answer that fails unexpectedly leaves the request to Gradio, which answers it as it would have."""
-
-    def __init__(self, app, answer):
-        self.app, self.answer = app, answer
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/run/predict"):
-            return await self.app(scope, receive, send)
-        body = await _read_body(receive)  # bounded by BodyLimit, in front of this
-        request = _live_request(body)
-        if request is not None:
-            try:
-                answer = _json(await self.answer(scope, request))
-            except Exception:  # Gradio answers it (and says why, as for any event)
-                logging.getLogger(__name__).exception("a live drawing's answer failed")
-            else:
-                return await _answer(send, 200, answer)
-        await self.app(scope, _replay(body, receive), send)
 
 
 async def _answer(send, status, body):
@@ -359,11 +346,6 @@ async def _read_body(receive, limit=None):
         if limit is not None and len(body) > limit:
             raise _TooLarge
     return body
-
-
-def _is_live(body):
-    """Whether a /run/predict body is the pad's live drawing (its strokes as the event's data)."""
-    return _live_request(body) is not None
 
 
 def _live_request(body):

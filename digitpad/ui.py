@@ -24,7 +24,7 @@ from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_wei
 from digitpad.challenge import Session
 from digitpad.drawings import DrawingStore, StoreError
 from digitpad.prediction import Prediction
-from digitpad.serving import (SHED_LIVE_AT, BatchReader, BodyLimit, Busy, LiveDoor, LiveShedding, Superseded,
+from digitpad.serving import (SHED_LIVE_AT, BatchReader, BodyLimit, Busy, LiveDoor, Superseded,
                               freeze_loaded_objects)
 from digitpad.sketchpad import drawing_pad
 from digitpad.transfer import Transfer
@@ -604,7 +604,7 @@ def event_answer(data):
             "changed_state_ids": []}
 
 
-# The pad's live event's answer that changes nothing, given at the door under load (`serving.LiveShedding`):
+# The pad's live event's answer that changes nothing, given at the door under load (`serving.LiveDoor`):
 # its outputs are the session's Reading (a state: null) and the nine views a live drawing updates.
 LIVE_UNCHANGED = event_answer([None] + [{"__type__": "update"}] * 9)
 
@@ -641,6 +641,6 @@ async def answer_live_drawing(scope, request):
 LAUNCH_OPTIONS = {"css": CSS, "theme": THEME, "js": SERVER_LOST_JS,
                   "app_kwargs": {"middleware": [
                       Middleware(BodyLimit, refuse_strokes=refuse_strokes),
-                      Middleware(LiveShedding, unchanged=LIVE_UNCHANGED, at=SHED_LIVE_AT * workers.usable_cores()),
                       Middleware(Transfer),  # in front of the door: its answers are compressed as Gradio's are
-                      Middleware(LiveDoor, answer=answer_live_drawing)]}}
+                      Middleware(LiveDoor, unchanged=LIVE_UNCHANGED, at=SHED_LIVE_AT * workers.usable_cores(),
+                                 answer=answer_live_drawing)]}}

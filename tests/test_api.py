@@ -219,7 +219,7 @@ def test_the_pens_live_drawing_is_answered_at_the_door_and_its_lift_by_gradio(ap
 
 
 def test_the_live_events_unchanged_answer_fits_its_outputs(app_url):
-    """`ui.LIVE_UNCHANGED` (what `serving.LiveShedding` answers a shed live drawing) has one value per
+    """`ui.LIVE_UNCHANGED` (what `serving.LiveDoor` answers a shed live drawing) has one value per
     output of the pad's input event, null where the output is a state, as Gradio itself answers."""
     import json
     import urllib.request

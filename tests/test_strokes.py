@@ -250,12 +250,12 @@ def posted(middleware, body):
 
 
 def test_under_load_a_live_drawing_is_answered_at_the_door_and_a_final_one_never_is():
-    """`serving.LiveShedding`: below its bound every drawing reaches the app (the body intact); at it, a
+    """`serving.LiveDoor`: below its bound every drawing reaches the app (the body intact); at it, a
     live drawing (the pen moving: "live" in the event's data) is answered with the unchanged answer
     without reaching the app, and a final one (the strokes as the pad's value) still reaches it."""
     import json
 
-    from digitpad.serving import LiveShedding
+    from digitpad.serving import LiveDoor
 
     seen, gate = [], asyncio.Event()
     app = gated_app(gate, lambda scope, body: seen.append(body))
@@ -264,7 +264,7 @@ def test_under_load_a_live_drawing_is_answered_at_the_door_and_a_final_one_never
     final = json.dumps({"data": [{"strokes": [], "live": False}], "fn_index": 0}).encode()
 
     async def visit():
-        shedding = LiveShedding(app, unchanged={"data": [None, {"__type__": "update"}]}, at=2)
+        shedding = LiveDoor(app, unchanged={"data": [None, {"__type__": "update"}]}, at=2)
         first, _ = posted(shedding, live)
         second, _ = posted(shedding, final)
         await asyncio.sleep(0.01)
@@ -283,7 +283,7 @@ def test_under_load_a_live_drawing_is_answered_at_the_door_and_a_final_one_never
 
 
 def test_a_live_drawing_is_answered_at_the_door_and_everything_else_reaches_the_app():
-    """`serving.LiveDoor`: a live drawing (the pen moving) is answered by its `answer`, given the parsed
+    """`serving.LiveDoor` below its bound: a live drawing (the pen moving) is answered by its `answer`, given the parsed
     request, without reaching the app; a final one, and a live one whose answer fails unexpectedly, reach
     the app with their bodies intact."""
     import json
@@ -302,7 +302,7 @@ def test_a_live_drawing_is_answered_at_the_door_and_everything_else_reaches_the_
         return {"data": [None, len(request["event_data"]["strokes"])]}
 
     async def post(body):
-        handled, sent = posted(LiveDoor(app, answer), body)
+        handled, sent = posted(LiveDoor(app, unchanged={}, answer=answer), body)
         await handled
         return sent[1]["body"]
 
@@ -315,12 +315,12 @@ def test_a_live_drawing_is_answered_at_the_door_and_everything_else_reaches_the_
 
 
 def test_the_more_live_drawings_are_shed_the_longer_their_answers_are_held():
-    """`LiveShedding.hold`: nothing shed, no hold; a shed answer is held by the square of the share of
+    """`LiveDoor.hold`: nothing shed, no hold; a shed answer is held by the square of the share of
     the recent requests shed (pacing the pad's next live request; a little shedding holds little),
     never longer than `max_hold`, and the hold fades once requests pass again."""
-    from digitpad.serving import SHED_MEMORY, LiveShedding
+    from digitpad.serving import SHED_MEMORY, LiveDoor
 
-    shedding = LiveShedding(None, unchanged={}, max_hold=0.4)
+    shedding = LiveDoor(None, unchanged={}, max_hold=0.4)
     assert shedding.hold() == 0.0
     holds = []
     for _ in range(4 * SHED_MEMORY):

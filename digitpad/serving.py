@@ -27,6 +27,7 @@ import heapq
 import itertools
 import json
 import logging
+import re
 from typing import NamedTuple
 
 import orjson
@@ -37,10 +38,16 @@ from digitpad.preprocess import MAX_STROKES
 MAX_BODY = 128 << 10  # bytes: the largest drawing the stroke limits allow is about 70 KB of JSON
 DRAIN = 64 << 20  # bytes: a refused body up to this size is read and dropped, so its sender reads why
 SMALL_BODY = 16 << 10  # bytes: bodies up to this size (any real digit's strokes) go straight in ...
-LARGE_AT_ONCE = 2  # ... larger ones this many at a time, waiting at most
-LARGE_WAIT_S = 0.25  # seconds for a place, else refused ("busy")
+# ... larger ones this many at a time: each costs the event loop ~5 ms in Gradio (parsing, walking every list
+# for files), so under a flood of them the loop was busy nearly all the time and a refused 8 MB body, read in
+# a turn of the loop per chunk, waited 57-67 ms there with 2 places against 7-22 ms with 1 (taken in turn,
+# four runs each of `benchmarks.hostile`'s stroke flood, 2026-12-07); no digit's strokes come near 16 KB.
+LARGE_AT_ONCE = 1
+LARGE_WAIT_S = 0.25  # seconds, waiting at most for a place, else refused ("busy")
 # The end of a stroke in a body's JSON (`...[x, y]]`): the pad's strokes, counted without parsing them.
 STROKE_END = b"]]"
+# What every live drawing's body holds (the pad's value, `"live": true`), found without parsing the body.
+LIVE_MARK = re.compile(rb'"live"\s*:\s*true')
 # Drawings waiting to be read: more than a class drawing at once on one core; a flood of 30 visitors'
 # maximal drawings (about 20 ms each to read) must not leave an honest visitor refused.
 MAX_WAITING = 128
@@ -349,7 +356,11 @@ async def _read_body(receive, limit=None):
 
 
 def _live_request(body):
-    """A /run/predict body parsed, if it is the pad's live drawing (its strokes as the event's data); else None."""
+    """A /run/predict body parsed, if it is the pad's live drawing (its strokes as the event's data); else None.
+    A body without `"live": true` in it is not parsed here (Gradio parses it): a lifted pen's largest drawing
+    took 0.5 ms of the event loop to parse for nothing."""
+    if LIVE_MARK.search(body) is None:
+        return None
     try:
         request = orjson.loads(body)
         event_data = request.get("event_data")

@@ -374,3 +374,20 @@ def test_a_body_of_too_many_strokes_is_answered_at_the_door_while_large_drawings
         await asyncio.gather(*held, api)
 
     asyncio.run(flood())
+
+
+def test_the_server_parses_http_in_c_on_a_libuv_loop():
+    """requirements.txt installs httptools and uvloop, which uvicorn (under Gradio) picks by itself: the
+    event loop every request shares then costs less per request than with h11 and asyncio's own loop
+    (the README's capacity and hostile figures were measured so)."""
+    import uvloop
+    from uvicorn.loops.auto import auto_loop_factory
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    assert AutoHTTPProtocol is HttpToolsProtocol
+    loop = auto_loop_factory()()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()

@@ -27,6 +27,7 @@ DRAWS = 5
 TARGETS = {1: 0.30, 3: 0.55}  # error cut after that many rounds, every model
 CNN_BN_AFTER_3 = 0.99
 HARM = 0.01  # no writer more than a point worse
+ADAPT_S = 0.05  # adapting all five after a label, in a round of the challenge
 
 
 def pen_writers(data_dir=None):
@@ -69,18 +70,30 @@ def measure(predictor, images, labels, writers, rounds=ROUNDS, draws=DRAWS, half
     return results
 
 
-def adapt_time(predictor, images, labels, repeats=20):
-    """Median seconds of `adapt.adapt_models` on one round (ten drawings), and on the most it keeps."""
+def adapt_time(predictor, images, labels, writers, half="test"):
+    """Median seconds of `adapt.adapt_models` after the last label of R rounds of a writer (one drawing of
+    each digit a round, as the challenge asks), for each R in ROUNDS over the writers of `half`; and on
+    the most drawings it keeps (MAX_DRAWINGS of any writers)."""
     rng = np.random.default_rng(0)
     times = {}
-    for count in (10, adapt.MAX_DRAWINGS):
-        chosen = rng.choice(len(labels), count, replace=False)
+    for r in ROUNDS:
         elapsed = []
-        for _ in range(repeats):
+        for writer in sorted(set(writers)):
+            mine = np.nonzero(writers == writer)[0]
+            if (half and unipen.writer_half(writer) != half) or np.bincount(labels[mine], minlength=10).min() < r:
+                continue
+            chosen = mine[draw_rounds(labels[mine], r, rng)[0]]
             start = time.perf_counter()
             adapt.adapt_models(predictor, images[chosen], labels[chosen])
             elapsed.append(time.perf_counter() - start)
-        times[count] = float(np.median(elapsed))
+        times[f"{r} round{'s' * (r > 1)} ({10 * r} drawings)"] = float(np.median(elapsed))
+    elapsed = []
+    for _ in range(3):
+        chosen = rng.choice(len(labels), adapt.MAX_DRAWINGS, replace=False)
+        start = time.perf_counter()
+        adapt.adapt_models(predictor, images[chosen], labels[chosen])
+        elapsed.append(time.perf_counter() - start)
+    times[f"{adapt.MAX_DRAWINGS} drawings (the most kept)"] = float(np.median(elapsed))
     return times
 
 
@@ -105,9 +118,12 @@ def report(results, times=None):
                 checks[f"cnn_batchnorm after 3 rounds: {adapted.mean():.2%} >= {CNN_BN_AFTER_3:.0%}"] = (
                     adapted.mean() >= CNN_BN_AFTER_3)
     if times:
-        print(f"\nadapting all five: {times[10] * 1000:.0f} ms for one round (10 drawings), "
-              f"{times[adapt.MAX_DRAWINGS] * 1000:.0f} ms for {adapt.MAX_DRAWINGS} drawings (median)")
-        checks[f"adapting after a label within 50 ms ({times[10] * 1000:.0f} ms)"] = times[10] <= 0.05
+        print("\nadapting all five after a label (median over the writers): "
+              + ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in times.items()))
+        for name, seconds in times.items():
+            if "round" in name:
+                checks[f"adapting after a label within {ADAPT_S * 1000:.0f} ms, {name}: {seconds * 1000:.0f} ms"] = (
+                    seconds <= ADAPT_S)
     for text, ok in checks.items():
         print(("met:    " if ok else "MISSED: ") + text)
     return all(checks.values())
@@ -130,7 +146,7 @@ def main(argv=None):
           f"of the rounds; pull {adapt.PULL['cnn']:g}, gate {adapt.GATE}")
     results = measure(predictor, images, labels, writers, draws=args.draws,
                       half=None if args.half == "all" else args.half)
-    ok = report(results, adapt_time(predictor, images, labels))
+    ok = report(results, adapt_time(predictor, images, labels, writers, None if args.half == "all" else args.half))
     raise SystemExit(0 if ok else 1)
 
 

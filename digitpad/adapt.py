@@ -24,8 +24,16 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 from digitpad.catalog import MODEL_NAMES
+
+# numpy and scipy each load an OpenBLAS of their own, each with a thread per core. A refit calls them in
+# turn on small matrices (numpy for the loss, scipy's L-BFGS for the step), and the two pools' threads,
+# left spinning after each call, took the cores from each other: a refit of the perceptron's last layer
+# took 250 ms on this 2-core machine, 25 ms with one BLAS thread. Nothing this process multiplies is
+# large enough to gain from more (TensorFlow has threads of its own).
+threadpool_limits(limits=1, user_api="blas")
 
 MAX_DRAWINGS = 200  # the latest this many labelled drawings count (a visitor's adaptation stays small)
 # How hard each model's last layer is pulled back to its trained weights (chosen on validation writers).

@@ -98,3 +98,14 @@ def test_a_label_is_scored_by_the_adaptation_made_before_it(predictor, writer):
     scored, right = session.adapted_score()
     expected = {key: int(p[0].argmax() == labels[-1]) for key, p in session.adapted.apply(later.features).items()}
     assert scored == 1 and right == expected
+
+
+def test_the_adaptation_multiplies_on_one_blas_thread():
+    """numpy's and scipy's OpenBLAS, a thread per core each, took the cores from each other in a refit
+    (ten times slower here): once `digitpad.adapt` is loaded every BLAS in the process runs one thread."""
+    from threadpoolctl import threadpool_info
+
+    import digitpad.adapt  # noqa: F401
+
+    blas = [library for library in threadpool_info() if library["user_api"] == "blas"]
+    assert blas and all(library["num_threads"] == 1 for library in blas)

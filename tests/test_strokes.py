@@ -1,6 +1,7 @@
 """The pad's strokes read like a drawing (preprocess.read_strokes), and bad strokes refused by name."""
 
 import asyncio
+import sys
 
 import numpy as np
 import pytest
@@ -376,6 +377,7 @@ def test_a_body_of_too_many_strokes_is_answered_at_the_door_while_large_drawings
     asyncio.run(flood())
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="uvloop runs on Linux and macOS only (requirements.txt)")
 def test_the_server_parses_http_in_c_on_a_libuv_loop():
     """requirements.txt installs httptools and uvloop, which uvicorn (under Gradio) picks by itself: the
     event loop every request shares then costs less per request than with h11 and asyncio's own loop

@@ -28,6 +28,7 @@ TARGETS = {1: 0.30, 3: 0.55}  # error cut after that many rounds, every model
 CNN_BN_AFTER_3 = 0.99
 HARM = 0.01  # no writer more than a point worse
 ADAPT_S = 0.05  # adapting all five after a label, in a round of the challenge
+ADAPTED_BYTES = 200 << 10  # a visitor's adaptation, in memory
 
 
 def pen_writers(data_dir=None):
@@ -91,13 +92,20 @@ def adapt_time(predictor, images, labels, writers, half="test"):
     for _ in range(3):
         chosen = rng.choice(len(labels), adapt.MAX_DRAWINGS, replace=False)
         start = time.perf_counter()
-        adapt.adapt_models(predictor, images[chosen], labels[chosen])
+        adapted = adapt.adapt_models(predictor, images[chosen], labels[chosen])
         elapsed.append(time.perf_counter() - start)
     times[f"{adapt.MAX_DRAWINGS} drawings (the most kept)"] = float(np.median(elapsed))
-    return times
+    return times, adapted_bytes(adapted)
 
 
-def report(results, times=None):
+def adapted_bytes(adapted):
+    """What one visitor's adaptation holds in memory: its five last layers (counted even where a model
+    stayed as trained and shares the predictor's) and each digit's scores."""
+    heads = sum(head.kernel.nbytes + head.bias.nbytes for head in adapted.heads.values())
+    return heads + sum(trained.nbytes + mine.nbytes for trained, mine in adapted.scores.values())
+
+
+def report(results, times=None, memory=None):
     checks = {}
     print(f"{'model':<16}{'rounds':>7}{'writers':>8}{'as trained':>11}{'adapted':>9}{'error cut':>10}"
           f"{'worst writer':>18}{'worse':>7}{'most worse':>11}")
@@ -124,6 +132,9 @@ def report(results, times=None):
             if "round" in name:
                 checks[f"adapting after a label within {ADAPT_S * 1000:.0f} ms, {name}: {seconds * 1000:.0f} ms"] = (
                     seconds <= ADAPT_S)
+    if memory is not None:
+        checks[f"a visitor's adaptation within {ADAPTED_BYTES >> 10} KB of memory: {memory / 1024:.0f} KB"] = (
+            memory <= ADAPTED_BYTES)
     for text, ok in checks.items():
         print(("met:    " if ok else "MISSED: ") + text)
     return all(checks.values())
@@ -146,7 +157,7 @@ def main(argv=None):
           f"of the rounds; pull {adapt.PULL['cnn']:g}, gate {adapt.GATE}")
     results = measure(predictor, images, labels, writers, draws=args.draws,
                       half=None if args.half == "all" else args.half)
-    ok = report(results, adapt_time(predictor, images, labels, writers, None if args.half == "all" else args.half))
+    ok = report(results, *adapt_time(predictor, images, labels, writers, None if args.half == "all" else args.half))
     raise SystemExit(0 if ok else 1)
 
 

@@ -6,7 +6,7 @@ bounds are set here:
 - `BodyLimit`, an ASGI middleware: a request body over MAX_BODY bytes is refused with 413 and a
   message naming the limit, before it is read into memory or parsed (a real drawing's strokes are a
   few kilobytes; MAX_BODY is above what the stroke limits in `preprocess` allow), and bodies far
-  larger than a digit's are let in two at a time, so that parsing them cannot hold up small ones; one
+  larger than a digit's are let in one at a time (LARGE_AT_ONCE), so that parsing them cannot hold up small ones; one
   that holds more strokes than are read has a place of its own and, for the pad's events, is answered
   there by name, before Gradio parses it.
 - `LiveDoor`, an ASGI middleware: a live drawing (the pen still moving) is answered at the door, past

@@ -43,6 +43,17 @@ def draw_rounds(labels, rounds, rng):
     return chosen, np.setdiff1d(np.arange(len(labels)), chosen)
 
 
+def writers_with(labels, writers, half, times):
+    """[(writer, indices of their drawings)] for the writers of `half` (None: all) who wrote each digit at
+    least `times` times."""
+    chosen = []
+    for writer in sorted(set(writers)):
+        mine = np.nonzero(writers == writer)[0]
+        if (not half or unipen.writer_half(writer) == half) and np.bincount(labels[mine], minlength=10).min() >= times:
+            chosen.append((writer, mine))
+    return chosen
+
+
 def measure(predictor, images, labels, writers, rounds=ROUNDS, draws=DRAWS, half="test"):
     """{rounds: {key: (writers, 2) per-writer accuracy as trained and adapted}} over the writers of
     `half` who wrote each digit at least rounds + 1 times."""
@@ -51,10 +62,7 @@ def measure(predictor, images, labels, writers, rounds=ROUNDS, draws=DRAWS, half
     results = {}
     for r in rounds:
         per_model = {key: [] for key in MODEL_NAMES}
-        for writer in sorted(set(writers)):
-            mine = np.nonzero(writers == writer)[0]
-            if (half and unipen.writer_half(writer) != half) or np.bincount(labels[mine], minlength=10).min() < r + 1:
-                continue
+        for writer, mine in writers_with(labels, writers, half, r + 1):
             scores = {key: [] for key in MODEL_NAMES}
             for draw in range(draws):
                 rng = np.random.default_rng([draw, r, int(hashlib.sha256(writer.encode()).hexdigest()[:8], 16)])
@@ -72,17 +80,15 @@ def measure(predictor, images, labels, writers, rounds=ROUNDS, draws=DRAWS, half
 
 
 def adapt_time(predictor, images, labels, writers, half="test"):
-    """Median seconds of `adapt.adapt_models` after the last label of R rounds of a writer (one drawing of
-    each digit a round, as the challenge asks), for each R in ROUNDS over the writers of `half`; and on
-    the most drawings it keeps (MAX_DRAWINGS of any writers)."""
+    """({what: median seconds of `adapt.adapt_models`}, bytes of one adaptation): after the last label of
+    R rounds of a writer (one drawing of each digit a round, as the challenge asks), for each R in ROUNDS
+    over the writers of `half`; and on the most drawings it keeps (MAX_DRAWINGS of any writers), whose
+    adaptation is the one weighed."""
     rng = np.random.default_rng(0)
     times = {}
     for r in ROUNDS:
         elapsed = []
-        for writer in sorted(set(writers)):
-            mine = np.nonzero(writers == writer)[0]
-            if (half and unipen.writer_half(writer) != half) or np.bincount(labels[mine], minlength=10).min() < r:
-                continue
+        for _, mine in writers_with(labels, writers, half, r):
             chosen = mine[draw_rounds(labels[mine], r, rng)[0]]
             start = time.perf_counter()
             adapt.adapt_models(predictor, images[chosen], labels[chosen])
@@ -155,9 +161,9 @@ def main(argv=None):
         adapt.PULL.update({key: args.pull for key in MODEL_NAMES})
     print(f"DigitPad adaptation on {machine()}: held-out UNIPEN writers ({args.half} half), {args.draws} draws "
           f"of the rounds; pull {adapt.PULL['cnn']:g}, gate {adapt.GATE}")
-    results = measure(predictor, images, labels, writers, draws=args.draws,
-                      half=None if args.half == "all" else args.half)
-    ok = report(results, *adapt_time(predictor, images, labels, writers, None if args.half == "all" else args.half))
+    half = None if args.half == "all" else args.half
+    results = measure(predictor, images, labels, writers, draws=args.draws, half=half)
+    ok = report(results, *adapt_time(predictor, images, labels, writers, half))
     raise SystemExit(0 if ok else 1)
 
 

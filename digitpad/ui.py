@@ -248,7 +248,7 @@ class DigitPad:
     def _adapt(self, session):
         """Refit the visitor's adaptation to their labelled drawings (after a label, not while drawing)."""
         try:
-            session.adapted = adapt.adapt_models(self.predictor, *session.adaptation_examples())
+            session.adapted = adapt.adapt_models(self.predictor, *session.adaptation_examples(), reuse=session.adapted)
             session.adapt_problem = ""
         except adapt.AdaptError as error:
             session.adapted, session.adapt_problem = None, str(error)

@@ -38,6 +38,24 @@ def test_the_contract_probabilities_for_every_model_the_same_for_the_same_drawin
         assert np.array_equal(first[key], again[key])  # deterministic
 
 
+def test_an_adaptation_reusing_the_one_before_a_label_is_the_one_made_from_nothing(predictor, writer):
+    """The page adapts after each label reusing the previous adaptation's features (the models are not run
+    again on drawings they have seen): the result must not depend on it, before and after the 30 drawings
+    up to which each is also learned from as variants."""
+    images, labels = writer
+    order = np.argsort(np.arange(len(labels)) % 7, kind="stable")  # digits mixed, as a challenge asks them
+    images, labels = images[order], labels[order]
+    adapted = None
+    for count in (12, 20, 30, 31, 40):
+        adapted = adapt.adapt_models(predictor, images[:count], labels[:count], reuse=adapted)
+        anew = adapt.adapt_models(predictor, images[:count], labels[:count])
+        assert adapted.changed == anew.changed
+        for key in MODEL_NAMES:
+            assert np.array_equal(adapted.heads[key].kernel, anew.heads[key].kernel), (count, key)
+            assert np.array_equal(adapted.heads[key].bias, anew.heads[key].bias), (count, key)
+    assert any(adapted.changed.values())  # something was learned: the comparison is not of two untouched models
+
+
 def test_two_rounds_help_this_writer_and_hurt_no_model(predictor, writer):
     images, labels = writer
     train, test = rounds(labels, 2)

@@ -494,6 +494,8 @@ def run(count=12):
                             prepare={"adapted": lambda page, requests: statuses.append(adapt_to_visitor(page, requests))})
             adapted = {kind: [every_view(w) for w in waits[kind]] for kind in waits}
             adapted["status"] = statuses[0]
+            adapted["missing"] = [(i, [view for view, t in w.items() if t is None]) for i, w in enumerate(waits["adapted"])
+                                  if every_view(w) is None]
         browser.close()
     return digits, measured, follow_ups, live, separate, adapted
 
@@ -539,7 +541,8 @@ def report(digits, measured, follow_ups, live, separate, adapted):
           f"{np.percentile(with_adaptation['adapted'], 95):.3f} s; in turn with it the app as trained "
           f"{np.median(with_adaptation['app']):.3f} s ({np.median(with_adaptation['adapted']) / np.median(with_adaptation['app']):.2f}x), "
           f"the no-op pad {np.median(with_adaptation['pad']):.3f} s "
-          f"({np.median(with_adaptation['adapted']) / np.median(with_adaptation['pad']):.2f}x)")
+          f"({np.median(with_adaptation['adapted']) / np.median(with_adaptation['pad']):.2f}x)"
+          + "".join(f"; digit {i + 1} never showed it in {', '.join(views)}" for i, views in adapted["missing"]))
     missing = sum(w is None for w in measured["app", 0] + measured["app", LATENCY_S] + measured["numbers", 0]
                   + adapted["adapted"])
     numbers = np.array([w if w is not None else np.inf for w in measured["numbers", 0]])

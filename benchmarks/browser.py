@@ -39,13 +39,12 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from benchmarks.server import APP, ROOT, machine, noop_command, running, wait_quiet
+from benchmarks.server import APP, FIXTURE, machine, noop_command, running, wait_quiet, writer_rounds
 from digitpad import unipen
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
-FIXTURE = ROOT / "tests" / "fixtures" / "unipen_sample.npz"
 SERVERS = {"app": APP, "pad": noop_command("pad"), "sketchpad": noop_command("sketchpad")}
 APP_VIEWS = ["verdict", "seen", "inside"]  # stamped with the drawing they show ("inside": its pictures and saliency)
 PANELS = [f"panel-{k}" for k in ("perceptron", "mlp", "mlp_dropout", "cnn", "cnn_batchnorm")]
@@ -290,14 +289,6 @@ def measure(browser, servers, digits, prepare=None):
     for page, _ in pages.values():
         page.close()
     return results
-
-
-def writer_rounds(writer="syn/015", rounds=2):
-    """[(label, pad value)]: `rounds` rounds of one pen writer's digits (one of each digit a round), as
-    the visitor who labels them wrote them."""
-    pen = unipen.load(FIXTURE)
-    mine = [np.nonzero((pen.writers == writer) & (pen.labels == d))[0][:rounds] for d in range(10)]
-    return [(d, unipen.pad_value(pen.strokes[mine[d][r]])) for r in range(rounds) for d in range(10)]
 
 
 def adapt_to_visitor(page, requests, labelled=None):

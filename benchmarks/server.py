@@ -1,5 +1,6 @@
 """What the benchmarks share: start a server on a free localhost port and wait for its page; its
-memory; the machine's name; and the no-op apps they measure DigitPad against.
+memory; the machine's name; the no-op apps they measure DigitPad against; and the drawings a visitor
+labels before the app is measured adapted to them.
 
 `python -m benchmarks.server --noop api|pad|sketchpad` serves one of the no-op apps (on
 $GRADIO_SERVER_PORT): the same inputs as DigitPad's, and nothing done with them.
@@ -18,6 +19,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = [sys.executable, "app.py"]
+FIXTURE = ROOT / "tests" / "fixtures" / "unipen_sample.npz"  # pen-written digits of writers no model trained on
+
+
+def writer_rounds(writer="syn/015", rounds=2):
+    """[(label, pad value)]: `rounds` rounds of one pen writer's digits (one of each digit a round), for a
+    visitor to label before the app is measured adapted to them (issue 30)."""
+    import numpy as np
+
+    from digitpad import unipen
+
+    pen = unipen.load(FIXTURE)
+    mine = [np.nonzero((pen.writers == writer) & (pen.labels == d))[0][:rounds] for d in range(10)]
+    return [(d, unipen.pad_value(pen.strokes[mine[d][r]])) for r in range(rounds) for d in range(10)]
 
 
 def noop_command(kind):

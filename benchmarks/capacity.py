@@ -304,6 +304,9 @@ def measure(commands, digits, levels, seconds, pinned=True):
 # ---------------------------------------------------------------- visitors the app adapted to (issue 30)
 
 
+ADAPT_STATUS = 9  # the adaptation's status line among a label's outputs (`ui.DigitPad._labelled_views`)
+
+
 class Labels:
     """A visit's labels as the page sends them: "Wrong? It was:" and the adaptation's switch, through
     Gradio's queue (join, then read the session's stream until the answer)."""
@@ -343,9 +346,13 @@ class Labels:
                 "fn_index": self.read, "session_hash": session})
             response.raise_for_status()
             await self.label(session, digit)
-        status = await self.queued(session, self.switch, [None, True, "cnn_batchnorm"])
-        if not any(isinstance(part, str) and part.startswith("On:") and "changed:" in part for part in status):
-            raise RuntimeError(f"the adaptation changed no model: {status}")
+        for _ in range(100):  # the adaptation is refitted behind the labels (digitpad.refits): until it has all
+            status = (await self.queued(session, self.switch, [None, True, "cnn_batchnorm"]))[ADAPT_STATUS]
+            if "Learning" not in status:
+                break
+            await asyncio.sleep(0.2)
+        if not (status.startswith("On:") and f"<b>{len(labelled)}</b>" in status and "changed:" in status):
+            raise RuntimeError(f"the adaptation did not learn the labels or changed no model: {status}")
         return session
 
 

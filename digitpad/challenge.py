@@ -41,7 +41,9 @@ class Session:
     saved: set = field(default_factory=set)  # drawing ids saved to the store
     last_save: float = 0.0
     # Adaptation to this visitor's handwriting (digitpad.adapt): lives here only, gone with the session.
-    adapted: object = None  # adapt.Adapted, refitted after each label; None before there is one
+    adapted: object = None  # adapt.Adapted, refitted after each label (digitpad.refits); None before there is one
+    adapt_learned: int = 0  # labels_given when what `adapted` learned from was taken
+    adapt_generation: int = 0  # one more each Forget: a refit asked before it is not kept
     adapt_on: bool = None  # the visitor's switch; None: not set, on once a round is over
     adapt_problem: str = ""  # why there is no adaptation, for the visitor
     examples: dict = field(default_factory=dict)  # {drawing id: (when, 28x28 uint8, label)}: what adaptation learns
@@ -122,9 +124,15 @@ class Session:
                 else np.zeros((0, 28, 28), np.float32),
                 np.array([label for _, _, label in entries], np.int64))
 
+    @property
+    def learning(self):
+        """Were labels given that the adaptation has not learned yet (its refit asked, not done)?"""
+        return self.adapt_learned < self.labels_given and bool(self.examples)
+
     def forget_adaptation(self):
         """Drop the adaptation and the drawings it learned from; later labels start a new one."""
         self.adapted, self.adapt_problem, self.examples = None, "", {}
+        self.adapt_learned, self.adapt_generation = self.labels_given, self.adapt_generation + 1
 
     def misses(self, key, in_round_only=True):
         """[(28x28 image, label, what the model said)] of the drawings `key` got wrong."""

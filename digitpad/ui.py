@@ -24,6 +24,7 @@ from digitpad.catalog import DISPLAY_NAMES, MODEL_NAMES, WeightsError, check_wei
 from digitpad.challenge import Session
 from digitpad.drawings import DrawingStore, StoreError
 from digitpad.prediction import Prediction
+from digitpad.refits import Refits
 from digitpad.serving import (SHED_LIVE_AT, BatchReader, BodyLimit, Busy, LiveDoor, Superseded,
                               freeze_loaded_objects)
 from digitpad.sketchpad import drawing_pad
@@ -32,6 +33,7 @@ from digitpad.transfer import Transfer
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "pen_digits.json"  # real pen-written digits (digitpad.unipen)
 MAX_QUEUE = 64  # requests waiting at once, all events together
+LABELS_AT_ONCE = 8  # labels answered at once (threads that mostly wait for a refit, digitpad.refits)
 MAX_VISITS_KEPT = 100_000  # visits whose last final drawing's number is remembered (a few MB at most)
 STORE_RECOUNT_S = 300  # the store's figure counts every stored drawing again at most this often
 
@@ -78,6 +80,7 @@ class DigitPad:
         self._drawn = collections.OrderedDict()  # ... and of its last drawing, live or final (`_check_lifted`)
         # visit -> its challenge.Session, while Gradio keeps it: the door's live answers (`answer_live`) adapt
         self._sessions = weakref.WeakValueDictionary()
+        self.refits = Refits(lambda: self.predictor)  # visitors' adaptations, refitted behind their labels
         # The pad's requests skip the queue: the reader bounds the work they start, and batches it, in a
         # worker process where there is a core for it.
         self.worker = workers.WorkerReader(weights_dir) if workers.wants_worker() else None
@@ -246,12 +249,11 @@ class DigitPad:
         return self._labelled_views(session, self._save(session, reading, int(digit), consent), key)
 
     def _adapt(self, session):
-        """Refit the visitor's adaptation to their labelled drawings (after a label, not while drawing)."""
-        try:
-            session.adapted = adapt.adapt_models(self.predictor, *session.adaptation_examples(), reuse=session.adapted)
-            session.adapt_problem = ""
-        except adapt.AdaptError as error:
-            session.adapted, session.adapt_problem = None, str(error)
+        """Refit the visitor's adaptation to their labelled drawings (after a label, not while drawing: on the
+        refits' own thread; waited for a moment when it starts at once, so that a visitor alone sees it in the
+        label's answer)."""
+        if self.refits.ask(session):
+            self.refits.wait(session)
 
     def forget_saved(self, session):
         """"Forget my saved drawings": delete every drawing this visit saved, by its session id (kept on
@@ -277,7 +279,7 @@ class DigitPad:
     def forget_adaptation(self, session, key="cnn_batchnorm"):
         """Forget what the models learned of this visitor's handwriting."""
         session = session or Session()
-        session.forget_adaptation()
+        self.refits.forget(session)
         return self._labelled_views(session, gr.skip(), key)
 
     def learned_view(self, session, key):
@@ -377,6 +379,7 @@ def _load_predictor(weights_dir):
     try:
         predictor = Predictor(weights_dir)
         plots.activation(np.zeros((2, 2))), plots.weights(np.zeros((2, 2)))  # matplotlib's colour maps, loaded
+        adapt.variants(np.zeros((1, 28, 28)))  # the adaptation's variant maps (0.3 s), made before a first label
         freeze_loaded_objects()
         return predictor
     except WeightsError as error:
@@ -491,9 +494,11 @@ def build_demo(weights_dir=None):
         labelled_views = [session, prompt, next_drawing, scoreboard, save_status, round_chart, round_misses,
                           store_figure, adapt_switch, adapt_status, learned]
         start.click(app.start_round, session, labelled_views, api_visibility="private").then(None, js=pad.CLEAR_PAD)
+        # Labels are answered several at once (each may wait a moment for its visitor's refit, made elsewhere).
+        labels = {"api_visibility": "private", "concurrency_limit": LABELS_AT_ONCE, "concurrency_id": "labels"}
         next_drawing.click(app.answer, [session, current, consent, choice], labelled_views,
-                           api_visibility="private").success(None, js=pad.CLEAR_PAD)
-        wrong.input(app.correct, [session, current, wrong, consent, choice], labelled_views, api_visibility="private")
+                           **labels).success(None, js=pad.CLEAR_PAD)
+        wrong.input(app.correct, [session, current, wrong, consent, choice], labelled_views, **labels)
         adapt_switch.input(app.switch_adaptation, [session, adapt_switch, choice], labelled_views,
                            api_visibility="private")
         forget_adapt.click(app.forget_adaptation, [session, choice], labelled_views, api_visibility="private")

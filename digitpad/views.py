@@ -325,17 +325,20 @@ def scoreboard(session, asked=None):
 
 def adaptation_status(session):
     """HTML: is the visitor's adaptation on, to how many drawings, and which models it changed."""
+    learning = (" <i>Learning from your latest label: your next drawings will show it.</i>"
+                if session is not None and session.learning else "")
     if session is None or (session.adapted is None and not session.adapt_problem):
-        return "<i>The models adapt to your handwriting once you have labelled drawings (a challenge round).</i>"
+        return ("<i>The models adapt to your handwriting once you have labelled drawings (a challenge round).</i>"
+                + learning)
     if session.adapted is None:
-        return f"<i>{html.escape(session.adapt_problem)}</i>"
+        return f"<i>{html.escape(session.adapt_problem)}</i>" + learning
     adapted = session.adapted
     changed = [DISPLAY_NAMES[k] for k in MODEL_NAMES if adapted.changed[k]]
     state = "On" if session.adapting else "Off (switch it on to use it)"
     return (f"{state}: adapted to your <b>{adapted.count}</b> labelled drawing{'s' * (adapted.count != 1)}; "
             + (f"changed: {', '.join(changed)}." if changed else
                "no model changed yet: a change is used only if, learned without some of your drawings, it reads "
-               "them better. Draw each digit twice or more."))
+               "them better. Draw each digit twice or more.") + learning)
 
 
 def learned(predictor, adapted, key):

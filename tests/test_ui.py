@@ -221,6 +221,7 @@ def test_the_door_answers_with_the_visitors_adaptation(app, pen_values):
         reading = read(app, value, "cnn_batchnorm", None, session, visit)[0]
         session.label(reading.id, reading.prediction, digit)
     app._adapt(session)
+    assert app.refits.wait(session, timeout=30)  # refitted on the refits' thread
     session.adapt_on = True
     assert session.adapting
     final = read(app, pen_values[4], "cnn_batchnorm", None, session, visit)

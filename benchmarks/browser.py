@@ -298,10 +298,12 @@ def adapt_to_visitor(page, requests, labelled=None):
     for i, (label, value) in enumerate(labelled):
         draw_and_wait(page, requests, "app", value, first=i == 0)
         page.locator(f"#correction input[value='{label}']").check()
-        # one label is too few to adapt to (the status says so); from the second on, it counts them
-        says = "two different digits" if i == 0 else f"your {i + 1} labelled"
-        page.wait_for_function(f"document.querySelector('#adapt-status').innerText.includes('{says}')",
+        # one label is too few to adapt to (the status says so); from the second on, it counts them, or says
+        # it is still learning the latest (digitpad.refits)
+        says = ["two different digits"] if i == 0 else [f"your {i + 1} labelled", "Learning from your latest"]
+        page.wait_for_function(f"{says}.some(s => document.querySelector('#adapt-status').innerText.includes(s))",
                                timeout=BOUND_S * 1000)
+    page.wait_for_timeout(500)  # the last refit done: switching adaptation on shows what it learned
     page.locator("#adapt input").check()
     page.wait_for_function("document.querySelector('#adapt-status').innerText.startsWith('On')", timeout=BOUND_S * 1000)
     status = page.locator("#adapt-status").inner_text()

@@ -26,9 +26,11 @@ most visitors a core holds within TARGETS, and the app once more on both cores (
 sharing them) at the busiest level, against its one-core figure (drawings read a second).
 
 `--adapted` (issue 30: the capacity holds with adaptation on): the app alone, pinned, each level taken
-in turn by visitors whose visit first labelled two rounds of one pen writer's digits ("Wrong? It was:",
-through Gradio's queue as the page sends it, untimed) and switched adaptation on, and by new visitors;
-the adapted visitors' answers are counted as adapted only when they say so.
+in turn by new visitors, by visitors whose visit first labelled two rounds of one pen writer's digits
+("Wrong? It was:", through Gradio's queue as the page sends it, untimed) and switched adaptation on, and
+by such visitors labelling every digit they draw once its answer is back (a challenge's "Done": each label
+refits their adaptation); the adapted visitors' answers are counted as adapted only when they say so, and
+the labels' waits are timed.
 """
 
 import argparse

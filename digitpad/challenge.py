@@ -119,10 +119,7 @@ class Session:
 
     def adaptation_examples(self):
         """(images (N, 28, 28), labels) the adaptation learns from, in the order they were labelled."""
-        entries = sorted(self.examples.values(), key=lambda entry: entry[0])
-        return (np.stack([image for _, image, _ in entries]) / np.float32(255) if entries
-                else np.zeros((0, 28, 28), np.float32),
-                np.array([label for _, _, label in entries], np.int64))
+        return as_examples(self.examples.values())
 
     @property
     def learning(self):
@@ -155,3 +152,11 @@ class Session:
     def saved_one(self, drawing_id, now=None):
         self.saved.add(drawing_id)
         self.last_save = time.monotonic() if now is None else now
+
+
+def as_examples(entries):
+    """(images (N, 28, 28) float32, labels (N,)) of `Session.examples`' entries, in the order they were labelled."""
+    entries = sorted(entries, key=lambda entry: entry[0])
+    return (np.stack([image for _, image, _ in entries]) / np.float32(255) if entries
+            else np.zeros((0, 28, 28), np.float32),
+            np.array([label for _, _, label in entries], np.int64))

@@ -4,8 +4,9 @@ Refitting a visitor's adaptation (`digitpad.adapt`) takes 4-45 ms of one core. D
 event, a class labelling at once (a challenge's "Done" every few seconds each) queued their labels behind
 one another's refits: at 40 visitors on one core a label waited 1.8 s (`benchmarks.capacity --adapted`).
 Here a label only asks for a refit, and waits for it a moment (WAIT_S) only when the refits' thread had
-nothing else to do: a visitor alone sees the refit in the label's answer, a class gets its answers at once. The refits run in turn, oldest request first; a visitor has one request at most, and labels
-given while it waits join it (the refit learns from them all), so a busy server refits each visitor less
+nothing else to do: a visitor alone sees the refit in the label's answer, a class gets its answers at
+once. The refits run in turn, oldest request first; a visitor has one request at most, and labels given
+while it waits join it (the refit learns from them all), so a busy server refits each visitor less
 often, never more than once a label. After each refit the thread rests as long as it worked, times REST:
 the drawings people are making keep most of the core.
 """
@@ -15,6 +16,7 @@ import threading
 import time
 
 from digitpad import adapt
+from digitpad.challenge import as_examples
 
 WAIT_S = 0.1  # a label waits this long at most for its refit (a lone visitor's takes 4-45 ms)
 REST = 1.0  # the thread rests this many times as long as each refit took: refits take half the core at most
@@ -25,7 +27,7 @@ class Refits:
 
     def __init__(self, predictor):
         self._predictor = predictor
-        self._asked = collections.OrderedDict()  # session id -> (session, images, labels, labels given, generation)
+        self._asked = collections.OrderedDict()  # session id -> (session, its examples, labels given, generation)
         self._changed = threading.Condition()
         self._thread, self._busy = None, False  # busy: refitting, or resting after a refit
 
@@ -33,10 +35,10 @@ class Refits:
         """Refit `session`'s adaptation to its labelled drawings as they are now (called after a label, in
         the label's thread: what it learns from is taken here). Returns whether the refits' thread was idle
         (this refit starts now)."""
-        images, labels = session.adaptation_examples()
+        entries = list(session.examples.values())  # the drawings themselves are shared, not copied
         with self._changed:
             idle = not self._busy and not self._asked
-            self._asked[session.id] = (session, images, labels, session.labels_given, session.adapt_generation)
+            self._asked[session.id] = (session, entries, session.labels_given, session.adapt_generation)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="refits", daemon=True)
                 self._thread.start()
@@ -59,10 +61,11 @@ class Refits:
             with self._changed:
                 self._busy = False
                 self._changed.wait_for(lambda: self._asked)
-                _, (session, images, labels, given, generation) = self._asked.popitem(last=False)
+                _, (session, entries, given, generation) = self._asked.popitem(last=False)
                 self._busy = True
             started = time.perf_counter()
             try:
+                images, labels = as_examples(entries)
                 adapted, problem = adapt.adapt_models(self._predictor(), images, labels, reuse=session.adapted), ""
             except adapt.AdaptError as error:
                 adapted, problem = None, str(error)

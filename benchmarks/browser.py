@@ -291,11 +291,10 @@ def measure(browser, servers, digits, prepare=None):
     return results
 
 
-def adapt_to_visitor(page, requests, labelled=None):
-    """The page's visitor labels pen digits ("Wrong? It was:" after each), then switches adaptation on;
-    returns the status line, which names the models the adaptation changed."""
-    labelled = labelled or writer_rounds()
-    for i, (label, value) in enumerate(labelled):
+def adapt_to_visitor(page, requests):
+    """The page's visitor labels two rounds of a pen writer's digits ("Wrong? It was:" after each), then
+    switches adaptation on; returns the status line, which names the models the adaptation changed."""
+    for i, (label, value) in enumerate(writer_rounds()):
         draw_and_wait(page, requests, "app", value, first=i == 0)
         page.locator(f"#correction input[value='{label}']").check()
         # one label is too few to adapt to (the status says so); from the second on, it counts them, or says
@@ -484,11 +483,11 @@ def run(count=12):
                   f"no-op pad: drawing {len(digits)} digits on each", flush=True)
             statuses = []
             waits = measure(browser, {"adapted": (url, pid), "app": (url, pid), "pad": servers["pad"][:2]}, digits,
-                            prepare={"adapted": lambda page, requests: statuses.append(adapt_to_visitor(page, requests))})
+                            prepare={"adapted": lambda page, fetched: statuses.append(adapt_to_visitor(page, fetched))})
             adapted = {kind: [every_view(w) for w in waits[kind]] for kind in waits}
             adapted["status"] = statuses[0]
-            adapted["missing"] = [(i, [view for view, t in w.items() if t is None]) for i, w in enumerate(waits["adapted"])
-                                  if every_view(w) is None]
+            adapted["missing"] = [(i, [view for view, t in w.items() if t is None])
+                                  for i, w in enumerate(waits["adapted"]) if every_view(w) is None]
         browser.close()
     return digits, measured, follow_ups, live, separate, adapted
 
@@ -530,11 +529,11 @@ def report(digits, measured, follow_ups, live, separate, adapted):
     # and the no-op pad drawn in turn with it).
     with_adaptation = {kind: np.array([w if w is not None else np.inf for w in adapted[kind]])
                        for kind in ("adapted", "app", "pad")}
-    print(f"with adaptation on ({adapted['status']}): median {np.median(with_adaptation['adapted']):.3f} s, p95 "
+    middle = {kind: np.median(waits) for kind, waits in with_adaptation.items()}
+    print(f"with adaptation on ({adapted['status']}): median {middle['adapted']:.3f} s, p95 "
           f"{np.percentile(with_adaptation['adapted'], 95):.3f} s; in turn with it the app as trained "
-          f"{np.median(with_adaptation['app']):.3f} s ({np.median(with_adaptation['adapted']) / np.median(with_adaptation['app']):.2f}x), "
-          f"the no-op pad {np.median(with_adaptation['pad']):.3f} s "
-          f"({np.median(with_adaptation['adapted']) / np.median(with_adaptation['pad']):.2f}x)"
+          f"{middle['app']:.3f} s ({middle['adapted'] / middle['app']:.2f}x), the no-op pad {middle['pad']:.3f} s "
+          f"({middle['adapted'] / middle['pad']:.2f}x)"
           + "".join(f"; digit {i + 1} never showed it in {', '.join(views)}" for i, views in adapted["missing"]))
     missing = sum(w is None for w in measured["app", 0] + measured["app", LATENCY_S] + measured["numbers", 0]
                   + adapted["adapted"])
@@ -542,7 +541,7 @@ def report(digits, measured, follow_ups, live, separate, adapted):
     return bool(missing or medians["app", 0] > TARGETS["median_s"]
                 or medians["numbers", 0] > TARGETS["median_s"] or np.percentile(numbers, 95) > TARGETS["p95_s"]
                 or np.percentile(app, 95) > TARGETS["p95_s"]
-                or np.median(with_adaptation["adapted"]) > TARGETS["median_s"]
+                or middle["adapted"] > TARGETS["median_s"]
                 or np.percentile(with_adaptation["adapted"], 95) > TARGETS["p95_s"]
                 or medians["app", LATENCY_S] > TARGETS["latency_median_s"]
                 or vs_pad > TARGETS["vs_pad_noop"] or vs_sketchpad < TARGETS["vs_sketchpad"]

@@ -172,7 +172,7 @@ def main(argv=None):
     if args.pull:
         adapt.PULL.update({key: args.pull for key in MODEL_NAMES})
     print(f"DigitPad adaptation on {machine()}: held-out UNIPEN writers ({args.half} half), {args.draws} draws "
-          f"of the rounds; pull {adapt.PULL['cnn']:g}, gate {adapt.GATE}")
+          f"of the rounds; pull {adapt.PULL['cnn']:g}, replayed digits weighing {adapt.REPLAY_WEIGHT:g}")
     half = None if args.half == "all" else args.half
     results = measure(predictor, images, labels, writers, draws=args.draws, half=half)
     ok = report(results, *adapt_time(predictor, images, labels, writers, half))

@@ -3,24 +3,29 @@
 The errors left on pen-written digits are mostly styles (a 1 with a long flag, a crossed 7, a slashed
 0), and a style belongs to a writer. Each of the five models keeps everything it learned but its last
 Dense layer, which is refitted on the visitor's labelled drawings (each also slightly rotated, scaled
-and shifted: VARIANTS), pulled toward the weights it was trained with ("biased regularisation",
-Kienzle & Chellapilla, ICML 2006):
+and shifted: VARIANTS) while it keeps reading REPLAY training digits as it was trained to (their
+probabilities as trained are the refit's targets: "learning without forgetting", Li & Hoiem 2016),
+and pulled toward the weights it was trained with ("biased regularisation", Kienzle & Chellapilla, ICML 2006):
 
     minimise  mean over the drawings (each digit weighing the same) of cross-entropy
+              + REPLAY_WEIGHT * mean over the replayed digits of cross-entropy to the trained probabilities
               + PULL / 2 * (|W - W_trained|^2 + |b - b_trained|^2) * (scale of the features)
 
-by L-BFGS from the trained weights. Do no harm: a model is adapted only when the refit, made without
-some of the visitor's drawings, reads those drawings better than the model as trained (GATE more
-right, over FOLDS folds of the drawings of digits drawn at least twice, and at least AGREEMENT of
-them); otherwise it stays as trained. So one drawing of each digit never changes a model (nothing to check it on), and a refit
-that would hurt is not used. The method and PULL were chosen on half of the held-out UNIPEN writers
-(docs/adapt_runs.md); `python -m benchmarks.adapt` measures the other half. Deterministic.
+by L-BFGS from the trained weights. Do no harm: the replayed digits keep the refit from moving what the
+visitor's drawings do not show, and only digits drawn MIN_DRAWN times or more are learned from (one
+drawing of a digit shows that drawing, not the writer's style: refits on a single round cost some
+validation writers 1-4 points). Labels that contradict the drawings (the batch-norm CNN as trained reads
+fewer than AGREEMENT of them as labelled) teach nothing. The method, REPLAY_WEIGHT and PULL were chosen on
+half of the held-out UNIPEN writers (docs/adapt_runs.md); `python -m benchmarks.adapt` measures the other
+half. Deterministic. `python -m digitpad.adapt` writes the replayed digits (weights/replay.npz).
 
 Public contract: `adapt_models(predictor, images, labels).predict(images) -> {key: (N, 10)}`.
 """
 
+import argparse
 import functools
 import hashlib
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -40,10 +45,13 @@ threadpool_limits(limits=1, user_api="blas")
 MAX_DRAWINGS = 200  # the latest this many labelled drawings count (a visitor's adaptation stays small)
 # How hard each model's last layer is pulled back to its trained weights (chosen on validation writers).
 PULL = {key: 0.003 for key in MODEL_NAMES}
-ITERATIONS = 25  # L-BFGS iterations at most: from the trained weights, the refit has converged by then
-FOLDS = 2  # the check holds out every other drawing of each digit in turn
-GATE = 1  # the held-out drawings the refit must read right beyond the trained model's, to be used ...
-AGREEMENT = 0.5  # ... and the share of them it must read right (labels that contradict the drawings teach nothing)
+ITERATIONS = 15  # L-BFGS iterations at most: from the trained weights, the refit reads as it would after more
+MIN_DRAWN = 2  # a digit is learned from once the visitor has drawn it this many times
+REPLAY_FILE = "replay.npz"  # training digits the refit keeps reading as trained (`python -m digitpad.adapt`)
+REPLAY_PER_DIGIT = 30  # of each digit, from UNIPEN's training writers, read as the pad reads them
+REPLAY_WEIGHT = 3.0  # the replayed digits, all together, against the visitor's drawings' 1
+JUDGE = "cnn_batchnorm"  # the model as trained that must read ...
+AGREEMENT = 0.5  # ... this share of the drawings as labelled (labels that contradict the drawings teach nothing)
 VARIANTS_UP_TO = 30  # drawings: fewer are each also seen in VARIANTS (more would only cost time)
 # (rotation in degrees, scale, shift in px) of each drawing's variants: writers' own small wobbles
 VARIANTS = [(-10, 1, (0, 0)), (10, 1, (0, 0)), (0, 0.9, (0, 0)), (0, 1.1, (0, 0)),
@@ -87,21 +95,26 @@ def check(images, labels):
     return images, labels
 
 
-def refit(features, labels, trained: Head, pull) -> Head:
-    """The last layer refitted on (features, labels), pulled toward `trained`."""
+def refit(features, labels, trained: Head, pull, replay=None) -> Head:
+    """The last layer refitted on (features, labels), pulled toward `trained`; `replay`: (features,
+    probabilities) of training digits it keeps reading as `trained` reads them, weighing REPLAY_WEIGHT."""
     features = np.asarray(features, np.float32)
     # The pull is relative to the features' scale, so one PULL means the same for 784 pixels and 32 units.
     strength = pull * float(np.mean(np.sum(np.square(features, dtype=np.float64), axis=1))) / features.shape[1]
-    # A feature that is zero on every drawing (a corner pixel, a silent unit) leaves its weights where they
-    # were trained: only the pull moves them, and it holds them there. Left out, the refit is the same and
-    # faster (the perceptron reads 500-650 of its 784 pixels on three rounds).
-    used = np.flatnonzero(features.any(axis=0))
-    features = np.ascontiguousarray(features[:, used])
-    d = len(used)
     counts = np.bincount(labels, minlength=10)
     weights = (1.0 / counts[labels]).astype(np.float32)
     weights /= weights.sum()  # each digit drawn weighs the same, whatever how often it was drawn
-    onehot = np.eye(10, dtype=np.float32)[labels]
+    targets = np.eye(10, dtype=np.float32)[labels]
+    if replay is not None:
+        features = np.concatenate([features, replay[0]])
+        targets = np.concatenate([targets, replay[1]])
+        weights = np.concatenate([weights, np.full(len(replay[0]), REPLAY_WEIGHT / len(replay[0]), np.float32)])
+    # A feature that is zero on every row (a corner pixel, a silent unit) leaves its weights where they
+    # were trained: only the pull moves them, and it holds them there. Left out, the refit is the same and
+    # faster.
+    used = np.flatnonzero(features.any(axis=0))
+    features = np.ascontiguousarray(features[:, used])
+    d = len(used)
     start = np.concatenate([trained.kernel[used].ravel(), trained.bias]).astype(np.float64)
 
     def loss(theta):  # in float32 (twice as fast, the same refit within 1e-4); L-BFGS steps in float64
@@ -110,8 +123,8 @@ def refit(features, labels, trained: Head, pull) -> Head:
         logits -= logits.max(axis=1, keepdims=True)
         log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
         delta = theta - start
-        value = -float(np.sum(weights * np.sum(onehot * log_p, axis=1))) + strength / 2 * delta @ delta
-        error = (np.exp(log_p) - onehot) * weights[:, None]
+        value = -float(np.sum(weights * np.sum(targets * log_p, axis=1))) + strength / 2 * delta @ delta
+        error = (np.exp(log_p) - targets) * weights[:, None]
         gradient = np.concatenate([(features.T @ error).ravel(), error.sum(axis=0)]) + strength * delta
         return value, gradient
 
@@ -124,9 +137,10 @@ def refit(features, labels, trained: Head, pull) -> Head:
 class Adapted:
     """The five models with their last layers adapted to one visitor's drawings."""
 
-    def __init__(self, predictor, heads, count, changed, scores, kept):
+    def __init__(self, predictor, heads, count, changed, scores, kept, unchanged_why=""):
         self.predictor, self.heads, self.count = predictor, heads, count
-        self.changed = changed  # {key: whether the check let the refit be used}
+        self.changed = changed  # {key: whether the model was refitted (a digit drawn MIN_DRAWN times, labels agreed)}
+        self.unchanged_why = unchanged_why  # for the visitor, when no model was refitted: why not yet
         self.scores = scores  # {key: ((10,) as trained, (10,) adapted)}: each digit's score on the drawings
         # (digests, (N, copies, D) float16): the features the models in KEPT give each drawing (and its
         # variants, while they are used), for this visitor's next adaptation (`_kept_features`).
@@ -165,25 +179,12 @@ def _variant_maps():
     return sparse.hstack(maps, format="csr")
 
 
-def folds(labels):
-    """Fold of each drawing for the check: the k-th drawing of a digit is in fold k mod FOLDS; -1 for
-    a digit drawn once (always learned from, never held out: nothing else shows its style)."""
-    seen = np.zeros(10, int)
-    fold = np.full(len(labels), -1)
-    counts = np.bincount(labels, minlength=10)
-    parts = max(2, min(FOLDS, counts.max()))
-    for i, label in enumerate(labels):
-        if counts[label] >= 2:
-            fold[i] = seen[label] % parts
-        seen[label] += 1
-    return fold
-
-
 def adapt_models(predictor, images, labels, reuse=None) -> Adapted:
-    """The five models adapted to a visitor's labelled (N, 28, 28) drawings (as `preprocess` makes them);
-    a model the check does not clear stays as trained (`Adapted.changed` says which did). `reuse`: this
-    visitor's previous adaptation, whose kept features spare running the models on drawings it has seen
-    (the result is the same as without it)."""
+    """The five models adapted to a visitor's labelled (N, 28, 28) drawings (as `preprocess` makes them),
+    learning from the digits drawn MIN_DRAWN times or more; with none such, or labels the drawings
+    contradict, every model stays as trained (`Adapted.changed` says). `reuse`: this visitor's previous
+    adaptation, whose kept features spare running the models on drawings it has seen (the result is the
+    same as without it)."""
     images, labels = check(images, labels)
     copies = 1 + len(VARIANTS) if len(labels) <= VARIANTS_UP_TO else 1
     seen = variants(images) if copies > 1 else images[:, None]
@@ -193,14 +194,38 @@ def adapt_models(predictor, images, labels, reuse=None) -> Adapted:
                      np.cumsum([trained[key].kernel.shape[0] for key in KEPT])[:-1], axis=1)
     features = dict(zip(KEPT, parts)) | {key: seen.reshape(-1, 784) for key in READS_PIXELS}
     drawing = np.repeat(np.arange(len(labels)), copies)  # which drawing each image is
-    fold, as_drawn = folds(labels), np.arange(len(drawing)) % copies == 0
-    heads = {key: refit(features[key], labels[drawing], trained[key], PULL[key])
-             if _check_clears(features[key], labels[drawing], fold[drawing], as_drawn, trained[key], PULL[key])
-             else trained[key] for key in MODEL_NAMES}
+    as_drawn = np.arange(len(drawing)) % copies == 0
+    learned = (np.bincount(labels, minlength=10) >= MIN_DRAWN)[labels][drawing]  # rows of digits drawn enough
+    agree = _read_right(trained[JUDGE], features[JUDGE][as_drawn], labels) >= AGREEMENT * len(labels)
+    unchanged_why = ("" if learned.any() and agree else
+                     "draw a digit twice or more: one drawing of a digit shows that drawing, not your style"
+                     if not learned.any() else "the labels do not match the drawings, which teaches nothing")
+    if unchanged_why:
+        heads = trained
+    else:
+        replay = replayed(predictor)
+        heads = {key: refit(features[key][learned], labels[drawing][learned], trained[key], PULL[key], replay[key])
+                 for key in MODEL_NAMES}
     scores = {key: (_digit_scores(trained[key], features[key][as_drawn], labels),
                     _digit_scores(heads[key], features[key][as_drawn], labels)) for key in MODEL_NAMES}
     return Adapted(predictor, heads, len(labels), {key: heads[key] is not trained[key] for key in MODEL_NAMES},
-                   scores, kept)
+                   scores, kept, unchanged_why)
+
+
+@functools.cache
+def replayed(predictor):
+    """{key: (features (n, d) float32, probabilities as trained (n, 10))} of the replayed training digits,
+    run once a predictor (40 ms)."""
+    path = Path(predictor.weights_dir) / REPLAY_FILE
+    if not path.exists():
+        raise AdaptError(f"The adaptation needs {path} (the training digits it keeps reading as trained): "
+                         "run python -m digitpad.adapt.")
+    with np.load(path) as saved:
+        images = saved["images"].astype(np.float32) / 255.0
+    features = predictor.features(images)
+    heads = predictor.heads()
+    return {key: (features[key].astype(np.float32), Head(*heads[key]).probabilities(features[key]))
+            for key in MODEL_NAMES}
 
 
 def _kept_features(predictor, images, copies, kept):
@@ -221,24 +246,6 @@ def _kept_features(predictor, images, copies, kept):
     return digests, np.stack([found[digest] for digest in digests])
 
 
-def _check_clears(features, labels, fold, as_drawn, trained, pull):
-    """Does the refit, made without each fold of the drawings in turn, read the drawings held out (as
-    drawn) right GATE times more than the model as trained, and AGREEMENT of them right? (`labels`,
-    `fold`: of each row of `features`.) When the model as trained reads every drawing that could be held
-    out right, no refit can gain: the answer is no, without refitting (most of the time, for the CNNs)."""
-    checked = (fold >= 0) & as_drawn
-    if _read_right(trained, features[checked], labels[checked]) == checked.sum():
-        return False
-    gain = right = 0
-    for part in sorted(set(fold) - {-1}):
-        held = fold == part
-        learned = refit(features[~held], labels[~held], trained, pull)
-        shown = held & as_drawn
-        learned_right = _read_right(learned, features[shown], labels[shown])
-        gain, right = gain + learned_right - _read_right(trained, features[shown], labels[shown]), right + learned_right
-    return gain >= GATE and right >= AGREEMENT * checked.sum()
-
-
 def _read_right(head, features, labels):
     return int((head.probabilities(features).argmax(axis=1) == labels).sum())
 
@@ -247,3 +254,25 @@ def _digit_scores(head, features, labels):
     """(10,) the mean probability of the right digit over the drawings of each digit (nan: none drawn)."""
     right = head.probabilities(features)[np.arange(len(labels)), labels]
     return np.array([right[labels == d].mean() if (labels == d).any() else np.nan for d in range(10)])
+
+
+def main(argv=None):
+    """Write REPLAY_FILE: REPLAY_PER_DIGIT training pen digits of each digit, read as the pad reads them."""
+    from digitpad import unipen
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--data-dir", help="folder holding unipen.npz (default: $DIGITPAD_DATA or ../shared/data)")
+    parser.add_argument("--weights-dir", default="weights")
+    args = parser.parse_args(argv)
+    train, _ = unipen.split(unipen.load(args.data_dir))
+    rng = np.random.default_rng(0)
+    chosen = np.concatenate([rng.choice(np.flatnonzero(train.labels == d), REPLAY_PER_DIGIT, replace=False)
+                             for d in range(10)])
+    images = unipen.read([train.strokes[i] for i in chosen])
+    np.savez_compressed(Path(args.weights_dir) / REPLAY_FILE, images=np.round(images * 255).astype(np.uint8),
+                        labels=train.labels[chosen])
+    print(f"{len(chosen)} training pen digits written to {Path(args.weights_dir) / REPLAY_FILE}")
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ feature maps, the first Dense layer's units): one call of a couple of millisecon
 
 import os
 from dataclasses import replace
+from pathlib import Path
 
 # oneDNN's CPU kernels pay off on training batches, not on one 28x28 image: the fused call took
 # 3.2 ms with them and 2.4 ms without (median of 400 calls, 4 runs each, this 2-core machine).
@@ -101,6 +102,7 @@ class Predictor:
     strokes, a sketchpad value or an image."""
 
     def __init__(self, weights_dir="weights"):
+        self.weights_dir = Path(weights_dir)  # what else the models come with (digitpad.adapt's replayed digits)
         self.models = load_models(weights_dir)
         self.layer_names = {key: [name for name, _ in shown_layers(m)] for key, m in self.models.items()}
         self.novelty = novelty.Novelty.load(weights_dir)  # None until `python -m digitpad.novelty` fits it

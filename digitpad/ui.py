@@ -3,6 +3,7 @@
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import functools
 import html
 import itertools
@@ -380,6 +381,8 @@ def _load_predictor(weights_dir):
         predictor = Predictor(weights_dir)
         plots.activation(np.zeros((2, 2))), plots.weights(np.zeros((2, 2)))  # matplotlib's colour maps, loaded
         adapt.variants(np.zeros((1, 28, 28)))  # the adaptation's variant maps (0.3 s), made before a first label
+        with contextlib.suppress(adapt.AdaptError):  # without its replayed digits a label says so, the pad still reads
+            adapt.replayed(predictor)  # and the digits its refits replay, run once
         freeze_loaded_objects()
         return predictor
     except WeightsError as error:

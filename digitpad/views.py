@@ -70,8 +70,8 @@ def adapted_views(prediction, adapted, points):
     shown = replace(prediction, probabilities=probabilities)
     changed = [DISPLAY_NAMES[k] for k in MODEL_NAMES if adapted.changed[k]]
     note = (f"<div class='adapted-note'>Adapted to your {adapted.count} labelled drawing"
-            f"{'s' * (adapted.count != 1)}: {', '.join(changed) if changed else 'no model yet'} "
-            f"{'changed' if changed else '(a change must first read your held-back drawings better)'}.</div>")
+            f"{'s' * (adapted.count != 1)}: "
+            f"{', '.join(changed) + ' changed' if changed else 'no model yet (' + adapted.unchanged_why + ')'}.</div>")
     state, verdict = agreement(shown)
     return (*panel_data(shown, prediction.probabilities), stamped(verdict + note, points),
             stamped(compact(shown, state, adapted.count), points))
@@ -336,9 +336,8 @@ def adaptation_status(session):
     changed = [DISPLAY_NAMES[k] for k in MODEL_NAMES if adapted.changed[k]]
     state = "On" if session.adapting else "Off (switch it on to use it)"
     return (f"{state}: adapted to your <b>{adapted.count}</b> labelled drawing{'s' * (adapted.count != 1)}; "
-            + (f"changed: {', '.join(changed)}." if changed else
-               "no model changed yet: a change is used only if, learned without some of your drawings, it reads "
-               "them better. Draw each digit twice or more.") + learning)
+            + (f"changed: {', '.join(changed)}." if changed else f"no model changed yet: {adapted.unchanged_why}.")
+            + learning)
 
 
 def learned(predictor, adapted, key):
@@ -350,8 +349,8 @@ def learned(predictor, adapted, key):
                 "models adapt to your handwriting; what that changes shows here.</i></p>")
     name = DISPLAY_NAMES[key]
     if not adapted.changed[key]:
-        return (f"<p class='learned-note'>{name} is used as trained: refitted without some of your "
-                f"{adapted.count} drawings, it did not read them better. More drawings may show a change that helps.</p>")
+        return (f"<p class='learned-note'>{name} is used as trained, not yet adapted to your {adapted.count} "
+                f"drawing{'s' * (adapted.count != 1)}: {html.escape(adapted.unchanged_why)}.</p>")
     if key == "perceptron":
         now = adapted.heads[key].kernel  # the perceptron's one layer: its templates as trained are drawn once
         items = [figure([weight_picture(predictor.models[key], d), plots.png_uri(plots.weights(now[:, d].reshape(28, 28)))],

@@ -3,7 +3,7 @@
 The errors left on pen-written digits are mostly styles (a 1 with a long flag, a crossed 7, a slashed
 0), and a style belongs to a writer. Each of the five models keeps everything it learned but its last
 Dense layer, which is refitted on the visitor's labelled drawings (each also slightly rotated, scaled
-and shifted: VARIANTS) while it keeps reading REPLAY training digits as it was trained to (their
+and shifted: VARIANTS) while it keeps reading training digits (REPLAY_FILE) as it was trained to (their
 probabilities as trained are the refit's targets: "learning without forgetting", Li & Hoiem 2016),
 and pulled toward the weights it was trained with ("biased regularisation", Kienzle & Chellapilla, ICML 2006):
 

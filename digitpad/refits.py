@@ -7,8 +7,9 @@ Here a label only asks for a refit, and waits for it a moment (WAIT_S) only when
 nothing else to do: a visitor alone sees the refit in the label's answer, a class gets its answers at
 once. The refits run in turn, oldest request first; a visitor has one request at most, and labels given
 while it waits join it (the refit learns from them all), so a busy server refits each visitor less
-often, never more than once a label. After each refit the thread rests as long as it worked, times REST:
-the drawings people are making keep most of the core.
+often, never more than once a label. After each refit the thread rests REST times as long as it worked:
+the drawings people are making keep most of the core (its refits hold the interpreter's lock for part of
+their work, so the page's answers wait while they run).
 """
 
 import collections
@@ -19,7 +20,7 @@ from digitpad import adapt
 from digitpad.challenge import as_examples
 
 WAIT_S = 0.1  # a label waits this long at most for its refit (a lone visitor's takes 4-45 ms)
-REST = 1.0  # the thread rests this many times as long as each refit took: refits take half the core at most
+REST = 2.0  # the thread rests this many times as long as each refit took: refits take a third of the core at most
 
 
 class Refits:

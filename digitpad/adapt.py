@@ -198,7 +198,7 @@ def adapt_models(predictor, images, labels, reuse=None) -> Adapted:
     learned = (np.bincount(labels, minlength=10) >= MIN_DRAWN)[labels][drawing]  # rows of digits drawn enough
     agree = _read_right(trained[JUDGE], features[JUDGE][as_drawn], labels) >= AGREEMENT * len(labels)
     unchanged_why = ("" if learned.any() and agree else
-                     "draw a digit twice or more: one drawing of a digit shows that drawing, not your style"
+                     "one drawing of a digit shows that drawing, not your style; draw each digit twice or more"
                      if not learned.any() else "the labels do not match the drawings, which teaches nothing")
     if unchanged_why:
         heads = trained

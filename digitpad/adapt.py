@@ -197,9 +197,12 @@ def adapt_models(predictor, images, labels, reuse=None) -> Adapted:
     as_drawn = np.arange(len(drawing)) % copies == 0
     learned = (np.bincount(labels, minlength=10) >= MIN_DRAWN)[labels][drawing]  # rows of digits drawn enough
     agree = _read_right(trained[JUDGE], features[JUDGE][as_drawn], labels) >= AGREEMENT * len(labels)
-    unchanged_why = ("" if learned.any() and agree else
-                     "one drawing of a digit shows that drawing, not your style; draw each digit twice or more"
-                     if not learned.any() else "the labels do not match the drawings, which teaches nothing")
+    if not learned.any():
+        unchanged_why = "one drawing of a digit shows that drawing, not your style; draw each digit twice or more"
+    elif not agree:
+        unchanged_why = "the labels do not match the drawings, which teaches nothing"
+    else:
+        unchanged_why = ""
     if unchanged_why:
         heads = trained
     else:

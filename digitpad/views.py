@@ -71,7 +71,7 @@ def adapted_views(prediction, adapted, points):
     changed = [DISPLAY_NAMES[k] for k in MODEL_NAMES if adapted.changed[k]]
     note = (f"<div class='adapted-note'>Adapted to your {adapted.count} labelled drawing"
             f"{'s' * (adapted.count != 1)}: "
-            f"{', '.join(changed) + ' changed' if changed else 'no model yet (' + adapted.unchanged_why + ')'}.</div>")
+            f"{', '.join(changed) + ' changed' if changed else 'no model yet (' + html.escape(adapted.unchanged_why) + ')'}.</div>")
     state, verdict = agreement(shown)
     return (*panel_data(shown, prediction.probabilities), stamped(verdict + note, points),
             stamped(compact(shown, state, adapted.count), points))
@@ -336,7 +336,7 @@ def adaptation_status(session):
     changed = [DISPLAY_NAMES[k] for k in MODEL_NAMES if adapted.changed[k]]
     state = "On" if session.adapting else "Off (switch it on to use it)"
     return (f"{state}: adapted to your <b>{adapted.count}</b> labelled drawing{'s' * (adapted.count != 1)}; "
-            + (f"changed: {', '.join(changed)}." if changed else f"no model changed yet: {adapted.unchanged_why}.")
+            + (f"changed: {', '.join(changed)}." if changed else f"no model changed yet: {html.escape(adapted.unchanged_why)}.")
             + learning)
 
 

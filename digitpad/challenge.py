@@ -80,10 +80,11 @@ class Session:
 
     def label(self, drawing_id, prediction, digit, in_round=False):
         """Label a drawing. It is scored by the models as trained and, honestly, by the adaptation that
-        existed before this label (never by one that learned from it)."""
+        existed before this label (never by one that learned from it), whether or not the visitor has switched
+        it on: the column then says what switching it on would have done."""
         guesses = {key: int(p.argmax()) for key, p in prediction.probabilities.items()}
         adapted = None
-        if self.adapting and prediction.features:
+        if self.adapted is not None and any(self.adapted.changed.values()) and prediction.features:
             adapted = {key: int(p.argmax()) for key, p in self.adapted.apply(prediction.features).items()}
         self.labels_given += 1
         self.labelled[drawing_id] = Labelled(prediction.image, int(digit), guesses, in_round, adapted)

@@ -139,16 +139,28 @@ def curves_figure(history, name):
     return figure
 
 
-def scores_figure(names, right, drawn):
-    """Horizontal bars: how many of the round's drawings each model read right."""
-    figure = _figure(figsize=(6.0, 2.6))
+def scores_figure(names, right, drawn, adapted=None, scored=0):
+    """Horizontal bars: how many of the round's drawings each model read right; with `adapted` ({name's
+    index: right}), a second bar each: the `scored` drawings the adaptation made before each label read."""
+    figure = _figure(figsize=(6.0, 2.6 if adapted is None else 3.4))
     axes = figure.subplots()
-    positions = np.arange(len(names))[::-1]
-    axes.barh(positions, right, color="#6366f1")
-    for y, count in zip(positions, right):
-        axes.text(count + 0.1, y, f"{count} / {drawn}", va="center", fontsize=9)
+    positions = np.arange(len(names))[::-1].astype(float)
+    bars = [(right, drawn, "as trained", "#6366f1")]
+    if adapted is not None:
+        bars.append((adapted, scored, "adapted to you (each scored before it learned from it)", "#f59e0b"))
+    height = 0.8 / len(bars)
+    for i, (counts, total, label, colour) in enumerate(bars):
+        where = positions + 0.4 - height * (i + 0.5)
+        # as shares: the two columns may count different drawings
+        shares = 100 * np.asarray(counts) / max(total, 1)
+        axes.barh(where, shares, height=height, color=colour, label=label)
+        for y, count, share in zip(where, counts, shares):
+            axes.text(share + 1, y, f"{count} / {total}", va="center", fontsize=8 if adapted is not None else 9)
     axes.set_yticks(positions, names)
-    axes.set_xlim(0, max(drawn, 1) * 1.2)
+    axes.set_xlim(0, 125)
+    axes.set_xticks([0, 25, 50, 75, 100], ["0", "25", "50", "75", "100 %"])
     axes.set_xlabel("drawings read right")
+    if adapted is not None:
+        figure.legend(fontsize=8, loc="outside lower center", ncol=2, frameon=False)
     _style(axes, "Your round: which model reads your handwriting")
     return figure

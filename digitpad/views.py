@@ -385,12 +385,17 @@ def prompt(session):
 def round_summary(session):
     """HTML (the chart of the five scores, each model's misses) for a finished round, inlined."""
     drawn, right = session.score(in_round_only=True)
+    scored, adapted = session.adapted_score(in_round_only=True)
     chart = plots.to_image(plots.scores_figure([DISPLAY_NAMES[k] for k in MODEL_NAMES],
-                                               [right[k] for k in MODEL_NAMES], drawn))
+                                               [right[k] for k in MODEL_NAMES], drawn,
+                                               [adapted[k] for k in MODEL_NAMES] if scored else None, scored))
     misses = [figure(plots.png_uri((np.asarray(image) * 255).round().astype(np.uint8)),
                      f"{DISPLAY_NAMES[k]} said {said} for your {label}", 84)
               for k in MODEL_NAMES for image, label, said in session.misses(k)]
-    return (chart_html(chart, "Your round"),
+    caption = "Your round" if not scored else (
+        f"Your round, as trained and adapted to you (the {scored} drawing{'s' * (scored != 1)} the adaptation "
+        f"read before learning from {'them' if scored != 1 else 'it'})")
+    return (chart_html(chart, caption),
             f"<p class='examples-label'>What each model misread</p>{grid(misses)}" if misses else
             "<p class='examples-label'>No model misread any of your drawings this round.</p>")
 

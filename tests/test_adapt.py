@@ -1,6 +1,7 @@
 """Adapting the five models to one visitor's handwriting (digitpad.adapt), and the session's side of it."""
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitpad import adapt, unipen
+from digitpad import adapt, unipen, views
 from digitpad.catalog import MODEL_NAMES
 from digitpad.challenge import Session
 
@@ -152,12 +153,22 @@ def test_a_label_is_scored_by_the_adaptation_made_before_it(predictor, writer):
     assert session.adapted_score()[0] == 0  # no adaptation existed before the first label
     train, _ = rounds(labels, 2)
     session.adapted = adapt.adapt_models(predictor, images[train], labels[train])
-    session.adapt_on = True
+    session.adapt_on = False  # switched off, the adaptation made in the background is scored all the same
     later = predictor.predict_many([images[-1]])[0]
     session.label("later", later, int(labels[-1]))
     scored, right = session.adapted_score()
     expected = {key: int(p[0].argmax() == labels[-1]) for key, p in session.adapted.apply(later.features).items()}
     assert scored == 1 and right == expected
+
+
+def test_an_adaptation_that_changed_no_model_scores_nothing(predictor, writer):
+    images, labels = writer
+    session = Session()
+    train, _ = rounds(labels, 1)  # one drawing of each digit: no model changes (adapt.MIN_DRAWN)
+    session.adapted = adapt.adapt_models(predictor, images[train], labels[train])
+    assert not any(session.adapted.changed.values())
+    session.label("later", predictor.predict_many([images[-1]])[0], int(labels[-1]))
+    assert session.adapted_score()[0] == 0
 
 
 def test_the_adaptation_multiplies_on_one_blas_thread():
@@ -168,3 +179,16 @@ def test_the_adaptation_multiplies_on_one_blas_thread():
     threads = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                                         check=True, cwd=Path(__file__).resolve().parent.parent).stdout)
     assert len(threads) >= 2 and set(threads) == {1}  # numpy's and scipy's
+
+
+def test_the_round_summary_shows_the_adapted_column_beside_the_one_as_trained(predictor, writer):
+    images, labels = writer
+    session = Session()
+    train, _ = rounds(labels, 2)
+    session.adapted = adapt.adapt_models(predictor, images[train], labels[train])
+    session.start_round(random.Random(0))
+    while session.in_round:
+        shown = np.nonzero(labels == session.wanted)[0][-1]  # the writer's last drawing of the digit asked
+        session.answer(f"drawing-{session.asked}", predictor.predict_many([images[shown]])[0])
+    chart, _ = views.round_summary(session)
+    assert "as trained and adapted to you (the 10 drawings" in chart

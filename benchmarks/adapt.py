@@ -5,7 +5,9 @@ a drawing. Per writer who wrote each digit at least R + 1 times, for R = 1, 2, 3
 challenge (one drawing of each digit a round, picked at random; DRAWS draws of the rounds): the five
 models adapted to those 10 R drawings (`digitpad.adapt`), scored on the writer's other digits.
 Per model: the mean per-writer accuracy as trained and adapted, the error cut, the worst writer both
-ways, how many writers got worse (and by how much at most), and the time to adapt all five.
+ways, how many writers got worse (and by how much at most), and the time to adapt all five. Then the same
+(but the worst writer) for two ways the page is used between whole rounds: label by label through a second
+round, and corrections of misread drawings after a round (`measure_as_used`).
 
 The writers are split in two halves by a hash of their id: the "validation" half chose the method
 and its pull (docs/adapt_runs.md, `--half validation --pull P`); the "test" half (the default
@@ -79,6 +81,53 @@ def measure(predictor, images, labels, writers, rounds=ROUNDS, draws=DRAWS, half
     return results
 
 
+def measure_as_used(predictor, images, labels, writers, draws=DRAWS, half="test"):
+    """{flow: {key: (writers, 2) per-writer accuracy as trained and adapted}} for two ways the page is used
+    besides whole rounds, each adaptation scored on the writer's digits it did not learn from:
+    - "second round, label by label": after each of the first nine labels of a second round (some digits
+      drawn twice, the others once), over the writers who wrote each digit at least 3 times;
+    - "corrections after a round": one round, then the visitor draws half of their other digits in a random
+      order and says what each was where most models as trained misread it; after each such correction,
+      scored on the other half (writers whose first half holds every digit)."""
+    features = predictor.features(images)
+    as_trained = {key: p.argmax(axis=1) for key, p in predictor.predict_batch(images).items()}
+    said = np.stack([as_trained[key] for key in MODEL_NAMES], axis=1)
+    most_say = np.array([np.bincount(row, minlength=10).argmax() for row in said])
+    results = {}
+    for flow in ("second round, label by label", "corrections after a round"):
+        per_model = {key: [] for key in MODEL_NAMES}
+        for writer, mine in writers_with(labels, writers, half, 3 if flow.startswith("second") else 2):
+            scores = {key: [] for key in MODEL_NAMES}
+            for draw in range(draws):
+                rng = np.random.default_rng([draw, 7, int(hashlib.sha256(writer.encode()).hexdigest()[:8], 16)])
+                if flow.startswith("second"):
+                    chosen, test = draw_rounds(labels[mine], 2, rng)
+                    by_round = chosen.reshape(10, 2).T
+                    labelled = mine[np.concatenate([rng.permutation(by_round[0]), rng.permutation(by_round[1])])]
+                    stages = range(11, 20)
+                    test = mine[test]
+                else:
+                    order = mine[rng.permutation(len(mine))]
+                    drawn, test = order[:len(order) // 2], order[len(order) // 2:]
+                    if np.bincount(labels[drawn], minlength=10).min() < 1:
+                        continue
+                    first = np.array([drawn[labels[drawn] == d][0] for d in range(10)])
+                    later = drawn[~np.isin(drawn, first)]
+                    labelled = np.concatenate([first, later[most_say[later] != labels[later]]])
+                    stages = range(11, len(labelled) + 1)
+                for count in stages:
+                    adapted = adapt.adapt_models(predictor, images[labelled[:count]], labels[labelled[:count]])
+                    read = adapted.apply({key: features[key][test] for key in MODEL_NAMES})
+                    for key in MODEL_NAMES:
+                        scores[key].append(((as_trained[key][test] == labels[test]).mean(),
+                                            (read[key].argmax(axis=1) == labels[test]).mean()))
+            for key in MODEL_NAMES:
+                if scores[key]:
+                    per_model[key].append(np.mean(scores[key], axis=0))
+        results[flow] = {key: np.array(values).reshape(-1, 2) for key, values in per_model.items()}
+    return results
+
+
 def adapt_time(predictor, images, labels, writers, half="test"):
     """({what: median seconds of `adapt.adapt_models`}, bytes of the largest adaptation): the label that
     ends R rounds of a writer (one drawing of each digit a round, as the challenge asks), for each R in
@@ -123,7 +172,7 @@ def adapted_bytes(adapted):
     return heads + kept + sum(trained.nbytes + mine.nbytes for trained, mine in adapted.scores.values())
 
 
-def report(results, times=None, memory=None):
+def report(results, times=None, memory=None, as_used=None):
     checks = {}
     print(f"{'model':<16}{'rounds':>7}{'writers':>8}{'as trained':>11}{'adapted':>9}{'error cut':>10}"
           f"{'worst writer':>18}{'worse':>7}{'most worse':>11}")
@@ -143,6 +192,16 @@ def report(results, times=None, memory=None):
             if key == "cnn_batchnorm" and r == 3:
                 checks[f"cnn_batchnorm after 3 rounds: {adapted.mean():.2%} >= {CNN_BN_AFTER_3:.0%}"] = (
                     adapted.mean() >= CNN_BN_AFTER_3)
+    for flow, per_model in (as_used or {}).items():
+        print(f"\n{flow} (each adaptation scored on the writer's digits it did not learn from, mean over them):")
+        for key, values in per_model.items():
+            trained, adapted = values[:, 0], values[:, 1]
+            cut = 1 - (1 - adapted.mean()) / max(1 - trained.mean(), 1e-9)
+            change = adapted - trained
+            print(f"{key:<16}{'':>7}{len(values):>8}{trained.mean():>11.2%}{adapted.mean():>9.2%}{cut:>10.0%}"
+                  f"{'':>18}{int((change < 0).sum()):>7}{-min(change.min(), 0):>10.1%}")
+            checks[f"{key}, {flow}: no writer more than {HARM:.0%} worse (at most {-min(change.min(), 0):.1%})"] = (
+                change.min() >= -HARM)
     if times:
         print("\nadapting all five after a label (median over the writers): "
               + ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in times.items()))
@@ -175,7 +234,8 @@ def main(argv=None):
           f"of the rounds; pull {adapt.PULL['cnn']:g}, replayed digits weighing {adapt.REPLAY_WEIGHT:g}")
     half = None if args.half == "all" else args.half
     results = measure(predictor, images, labels, writers, draws=args.draws, half=half)
-    ok = report(results, *adapt_time(predictor, images, labels, writers, half))
+    as_used = measure_as_used(predictor, images, labels, writers, draws=args.draws, half=half)
+    ok = report(results, *adapt_time(predictor, images, labels, writers, half), as_used=as_used)
     raise SystemExit(0 if ok else 1)
 
 

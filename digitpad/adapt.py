@@ -7,14 +7,17 @@ and shifted: VARIANTS) while it keeps reading training digits (REPLAY_FILE) as i
 probabilities as trained are the refit's targets: "learning without forgetting", Li & Hoiem 2016),
 and pulled toward the weights it was trained with ("biased regularisation", Kienzle & Chellapilla, ICML 2006):
 
-    minimise  mean over the drawings (each digit weighing the same) of cross-entropy
+    minimise  mean over the drawings (each digit drawn weighing a tenth) of cross-entropy to the labels
+              (for the digits drawn too few times to learn from: to the probabilities as trained)
               + REPLAY_WEIGHT * mean over the replayed digits of cross-entropy to the trained probabilities
               + PULL / 2 * (|W - W_trained|^2 + |b - b_trained|^2) * (scale of the features)
 
 by L-BFGS from the trained weights. Do no harm: the replayed digits keep the refit from moving what the
 visitor's drawings do not show, and only digits drawn MIN_DRAWN times or more are learned from (one
 drawing of a digit shows that drawing, not the writer's style: refits on a single round cost some
-validation writers 1-4 points). Labels that contradict the drawings (the batch-norm CNN as trained reads
+validation writers 1-4 points); the drawings of the other digits are kept reading as trained, so that the
+digits learned do not pull them (halfway through a second round, without this, the perceptron lost a
+validation writer 3.5 points). Labels that contradict the drawings (the batch-norm CNN as trained reads
 fewer than AGREEMENT of them as labelled) teach nothing. The method, REPLAY_WEIGHT and PULL were chosen on
 half of the held-out UNIPEN writers (docs/adapt_runs.md); `python -m benchmarks.adapt` measures the other
 half. Deterministic. `python -m digitpad.adapt` writes the replayed digits (weights/replay.npz).
@@ -95,16 +98,14 @@ def check(images, labels):
     return images, labels
 
 
-def refit(features, labels, trained: Head, pull, replay=None) -> Head:
-    """The last layer refitted on (features, labels), pulled toward `trained`; `replay`: (features,
-    probabilities) of training digits it keeps reading as `trained` reads them, weighing REPLAY_WEIGHT."""
+def refit(features, targets, weights, trained: Head, pull, replay=None) -> Head:
+    """The last layer refitted to read (features) as (targets, probabilities), each row weighing as `weights`
+    says, pulled toward `trained`; `replay`: (features, probabilities) of training digits it keeps reading as
+    `trained` reads them, weighing REPLAY_WEIGHT all together."""
     features = np.asarray(features, np.float32)
     # The pull is relative to the features' scale, so one PULL means the same for 784 pixels and 32 units.
     strength = pull * float(np.mean(np.sum(np.square(features, dtype=np.float64), axis=1))) / features.shape[1]
-    counts = np.bincount(labels, minlength=10)
-    weights = (1.0 / counts[labels]).astype(np.float32)
-    weights /= weights.sum()  # each digit drawn weighs the same, whatever how often it was drawn
-    targets = np.eye(10, dtype=np.float32)[labels]
+    targets, weights = np.asarray(targets, np.float32), np.asarray(weights, np.float32)
     if replay is not None:
         features = np.concatenate([features, replay[0]])
         targets = np.concatenate([targets, replay[1]])
@@ -207,7 +208,14 @@ def adapt_models(predictor, images, labels, reuse=None) -> Adapted:
         heads = trained
     else:
         replay = replayed(predictor)
-        heads = {key: refit(features[key][learned], labels[drawing][learned], trained[key], PULL[key], replay[key])
+        # Each digit drawn weighs a tenth, however often it was drawn: the digits learned teach with the
+        # labels, those drawn too few times to learn from keep being read as trained (a refit on a few digits
+        # would otherwise pull the visitor's other digits toward them).
+        rows = labels[drawing]
+        weights = 1.0 / (10 * np.bincount(rows, minlength=10)[rows])
+        heads = {key: refit(features[key], np.where(learned[:, None], np.eye(10)[rows],
+                                                    trained[key].probabilities(features[key])),
+                            weights, trained[key], PULL[key], replay[key])
                  for key in MODEL_NAMES}
     scores = {key: (_digit_scores(trained[key], features[key][as_drawn], labels),
                     _digit_scores(heads[key], features[key][as_drawn], labels)) for key in MODEL_NAMES}

@@ -139,25 +139,27 @@ def curves_figure(history, name):
     return figure
 
 
-def scores_figure(names, right, drawn, adapted=None, scored=0):
-    """Horizontal bars: how many of the round's drawings each model read right; with `adapted` ({name's
-    index: right}), a second bar each: the `scored` drawings the adaptation made before each label read."""
+def scores_figure(names, right, drawn, adapted=None, scored=0, same=None):
+    """Horizontal bars: how many of the round's drawings each model read right; with `adapted` (right, a
+    model each), a second bar each: of the `scored` drawings the adaptation made before each label read, and
+    beside it `same`: how many of those very drawings the model as trained read right."""
     figure = _figure(figsize=(6.0, 2.6 if adapted is None else 3.4))
     axes = figure.subplots()
     positions = np.arange(len(names))[::-1].astype(float)
-    bars = [(right, drawn, "as trained", "#6366f1")]
+    bars = [(right, drawn, "as trained", "#6366f1", [""] * len(names))]
     if adapted is not None:
-        bars.append((adapted, scored, "adapted to you (each scored before it learned from it)", "#f59e0b"))
+        bars.append((adapted, scored, "adapted to you (each scored before it learned from it)", "#f59e0b",
+                     [f" (as trained {count})" for count in same] if same is not None else [""] * len(names)))
     height = 0.8 / len(bars)
-    for i, (counts, total, label, colour) in enumerate(bars):
+    for i, (counts, total, label, colour, notes) in enumerate(bars):
         where = positions + 0.4 - height * (i + 0.5)
         # as shares: the two columns may count different drawings
         shares = 100 * np.asarray(counts) / max(total, 1)
         axes.barh(where, shares, height=height, color=colour, label=label)
-        for y, count, share in zip(where, counts, shares):
-            axes.text(share + 1, y, f"{count} / {total}", va="center", fontsize=8 if adapted is not None else 9)
+        for y, count, share, note in zip(where, counts, shares, notes):
+            axes.text(share + 1, y, f"{count} / {total}{note}", va="center", fontsize=8 if adapted is not None else 9)
     axes.set_yticks(positions, names)
-    axes.set_xlim(0, 125)
+    axes.set_xlim(0, 125 if adapted is None else 150)
     axes.set_xticks([0, 25, 50, 75, 100], ["0", "25", "50", "75", "100 %"])
     axes.set_xlabel("drawings read right")
     if adapted is not None:

@@ -307,18 +307,19 @@ def scoreboard(session, asked=None):
     """HTML: right / drawn per model over the session's labelled drawings, as trained and adapted to
     the visitor (each drawing scored by the adaptation made before it was labelled), and what is asked now."""
     drawn, right = session.score()
-    scored, adapted = session.adapted_score()
+    scored, adapted, same = session.adapted_score()
     rows = "".join(
         f"<tr><td>{DISPLAY_NAMES[k]}</td><td class='count'>{right[k]} / {drawn}</td>"
         f"<td class='bar'><span style='width:{100 * right[k] / max(drawn, 1):.0f}%'></span></td>"
-        f"<td class='count adapted'>{f'{adapted[k]} / {scored}' if scored else '–'}</td></tr>"
+        f"<td class='count adapted'>{f'{adapted[k]} / {scored}' if scored else '–'}"
+        f"{f' <small>(as trained {same[k]})</small>' if scored else ''}</td></tr>"
         for k in MODEL_NAMES
     )
     note = ("Label drawings to score the models: take the challenge, or say what a misread drawing was."
             if not drawn else f"{drawn} labelled drawing{'s' * (drawn != 1)} of yours so far.")
     if scored:
         note += (f" <i>Adapted to you</i>: the {scored} drawing{'s' * (scored != 1)} labelled since the models "
-                 "adapted, each scored before they learned from it.")
+                 "adapted, each scored before they learned from it (and, to compare, as trained).")
     return (f"<div class='scoreboard'><p>{note}</p><table><tr><th></th><th>as trained</th><th></th>"
             f"<th>adapted to you</th></tr>{rows}</table></div>")
 
@@ -385,10 +386,11 @@ def prompt(session):
 def round_summary(session):
     """HTML (the chart of the five scores, each model's misses) for a finished round, inlined."""
     drawn, right = session.score(in_round_only=True)
-    scored, adapted = session.adapted_score(in_round_only=True)
+    scored, adapted, same = session.adapted_score(in_round_only=True)
     chart = plots.to_image(plots.scores_figure([DISPLAY_NAMES[k] for k in MODEL_NAMES],
                                                [right[k] for k in MODEL_NAMES], drawn,
-                                               [adapted[k] for k in MODEL_NAMES] if scored else None, scored))
+                                               [adapted[k] for k in MODEL_NAMES] if scored else None, scored,
+                                               [same[k] for k in MODEL_NAMES]))
     misses = [figure(plots.png_uri((np.asarray(image) * 255).round().astype(np.uint8)),
                      f"{DISPLAY_NAMES[k]} said {said} for your {label}", 84)
               for k in MODEL_NAMES for image, label, said in session.misses(k)]

@@ -162,9 +162,10 @@ def test_a_label_is_scored_by_the_adaptation_made_before_it(predictor, writer):
     session.adapt_on = False  # switched off, the adaptation made in the background is scored all the same
     later = predictor.predict_many([images[-1]])[0]
     session.label("later", later, int(labels[-1]))
-    scored, right = session.adapted_score()
+    scored, right, as_trained = session.adapted_score()
     expected = {key: int(p[0].argmax() == labels[-1]) for key, p in session.adapted.apply(later.features).items()}
     assert scored == 1 and right == expected
+    assert as_trained == {key: int(p.argmax() == labels[-1]) for key, p in later.probabilities.items()}
 
 
 def test_an_adaptation_that_changed_no_model_scores_nothing(predictor, writer):

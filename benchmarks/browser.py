@@ -19,7 +19,9 @@ browser, so that their ratio compares them under the same conditions.
 Every view of the app marks the drawing it shows with its number of points (`data-points`), and so
 does the pad (`canvas.dataset.points`): the wait is from the last stroke's mouse-up until every view
 shows the final drawing. Every wait is bounded (BOUND_S): a view that never shows the final drawing
-is counted as missing. The gr.Sketchpad no-op, whose output
+is counted as missing. Where the pen rested before it lifted (Playwright's process held up between the
+last move and the mouse-up), the live answer to the whole drawing was already shown and the final answer
+changes nothing: such a view waited 0 s, and the report counts these drawings. The gr.Sketchpad no-op, whose output
 cannot tell drawings apart, is timed to its output's last change after the mouse-up (the page then
 still for SETTLE_S). Also: how often the views follow the pen during one 2-second stroke (at localhost,
 and, not a target, with the added round trip); and, not a target,
@@ -53,6 +55,7 @@ FRAME_S = 0.016  # one pointer event a frame
 SPEED = 1200  # screen px a second: a digit 360 px high takes about a second to write
 STROKE_PAUSE = 0.25  # s between strokes, as a hand lifts and moves
 BOUND_S = 5.0  # the longest wait for a view to show the final drawing before it counts as missing
+RESTED_S = 1.0  # a view that showed the final drawing before the mouse-up, unchanged this long after it: shown
 SETTLE_S = 1.5  # the gr.Sketchpad no-op: still this long after its last change = answered
 LATENCY_S = 0.1  # added round trip
 SKETCHPAD_EVENTS = 8  # pointer moves a stroke on gr.Sketchpad (see draw)
@@ -176,8 +179,20 @@ def wait_stamped(page, views, extra=()):
 
     def shown_in(state):
         up, points = max(state["marks"]["up"]), state["points"]
-        return up, {view: next((t for t, p in state["marks"]["views"][view] if t > up and p == points), None)
-                    for view in views}
+        shown = {}
+        for view in views:
+            stamps = state["marks"]["views"][view]
+            shown[view] = next((t for t, p in stamps if t > up and p == points), None)
+            # A pen that rests before it lifts: the live answer to the whole drawing was shown before the
+            # mouse-up, and the final one, the same, changed nothing. The view showed the final drawing at
+            # the lift (a wait of 0), once the page has stayed so for RESTED_S.
+            if (shown[view] is None and stamps and stamps[-1][0] <= up and stamps[-1][1] == points
+                    and state["now"] - up > RESTED_S * 1000):
+                shown[view] = up
+                rested.add(view)
+        return up, shown
+
+    rested = set()
 
     while True:
         state = page.evaluate(MARKS, False)
@@ -187,13 +202,18 @@ def wait_stamped(page, views, extra=()):
             break
         time.sleep(0.02)
     state = page.evaluate(MARKS, True)  # the page is still: which of its changes could be seen
-    marks = state["marks"]
     up, shown = shown_in(state)
+    if None in shown.values() and state["now"] - up < RESTED_S * 1000:  # rested? seen once RESTED_S has passed
+        time.sleep(RESTED_S - (state["now"] - up) / 1000 + 0.05)
+        state = page.evaluate(MARKS, True)
+        up, shown = shown_in(state)
+    marks = state["marks"]
     done = all(t is not None for t in shown.values())
     waits = {view: None if t is None else (t - up) / 1000 for view, t in shown.items()}
     for view in extra:  # unstamped views (the panels): their last change after the pointer-up, if any
         after = [t for t, _ in marks["views"][view] if t > up]
         waits[view] = (max(after) - up) / 1000 if after else (0.0 if done else None)
+    waits["rested"] = bool(rested)
     return waits, marks
 
 
@@ -410,7 +430,7 @@ class DelayingProxy:
 
 def every_view(waits):
     """Seconds until every view showed the final drawing (None when one never did)."""
-    times = [t for view, t in waits.items() if view != "follow-ups"]
+    times = [t for view, t in waits.items() if view not in ("follow-ups", "rested")]
     return None if any(t is None for t in times) else max(times)
 
 
@@ -457,7 +477,7 @@ def run(count=12):
     from playwright.sync_api import sync_playwright
 
     digits, numbers = benchmark_digits(count), benchmark_numbers(max(2, count // 2))
-    measured, follow_ups = {}, {}
+    measured, follow_ups, rested = {}, {}, {}
     with sync_playwright() as playwright:
         separate = apart(playwright, digits) if len(os.sched_getaffinity(0)) >= 2 else {}
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -473,26 +493,30 @@ def run(count=12):
                     for kind in kinds:
                         measured[kind, latency] = [every_view(w) for w in waits[kind]]
                         follow_ups[kind, latency] = [w["follow-ups"] for w in waits[kind]]
+                        rested[kind, latency] = sum(w.get("rested", False) for w in waits[kind])
             url, pid, far = servers["app"]
             # while the pen moves, at localhost and behind the added round trip (there every live request
             # is held back while the one before it is in flight)
             live = live_rate(browser, url), live_rate(browser, far)
             print(f"  app: drawing {len(numbers)} numbers of four digits", flush=True)
-            measured["numbers", 0] = [every_view(w) for w in measure(browser, {"app": (url, pid)}, numbers)["app"]]
+            waits = measure(browser, {"app": (url, pid)}, numbers)["app"]
+            measured["numbers", 0] = [every_view(w) for w in waits]
+            rested["numbers", 0] = sum(w["rested"] for w in waits)
             print(f"  app adapted to its visitor ({len(writer_rounds())} labelled drawings first), app as trained and "
                   f"no-op pad: drawing {len(digits)} digits on each", flush=True)
             statuses = []
             waits = measure(browser, {"adapted": (url, pid), "app": (url, pid), "pad": servers["pad"][:2]}, digits,
                             prepare={"adapted": lambda page, fetched: statuses.append(adapt_to_visitor(page, fetched))})
             adapted = {kind: [every_view(w) for w in waits[kind]] for kind in waits}
+            adapted["rested"] = sum(w["rested"] for w in waits["adapted"])
             adapted["status"] = statuses[0]
             adapted["missing"] = [(i, [view for view, t in w.items() if t is None])
                                   for i, w in enumerate(waits["adapted"]) if every_view(w) is None]
         browser.close()
-    return digits, measured, follow_ups, live, separate, adapted
+    return digits, measured, follow_ups, live, separate, adapted, rested
 
 
-def report(digits, measured, follow_ups, live, separate, adapted):
+def report(digits, measured, follow_ups, live, separate, adapted, rested=None):
     strokes = [len(value["strokes"]) for _, value in digits]
     names = {"app": "app: every view shows the final drawing", "pad": "no-op, same pad: its answer shows it",
              "sketchpad": "no-op, gr.Sketchpad 280 px: its output's last change"}
@@ -509,6 +533,11 @@ def report(digits, measured, follow_ups, live, separate, adapted):
         name = f"{names[kind]}{f', +{latency * 1000:.0f} ms round trip' if latency else ''}"
         fetches = np.median(follow_ups.get((kind, latency), [0]))
         print(f"{name:<66}{median:>8.3f}s{p95:>8.3f}s{len(waits) - len(shown):>9}{fetches:>9.0f}")
+    for (kind, latency), count in (rested or {}).items():
+        if count:
+            print(f"  {names[kind]}{f', +{latency * 1000:.0f} ms' if latency else ''}: {count} drawing"
+                  f"{'s' * (count > 1)} shown before the mouse-up on views the final answer left unchanged (the pen "
+                  "rested: the live answer had the whole drawing)")
     app = np.array([w if w is not None else np.inf for w in measured["app", 0]])
     for count in sorted(set(strokes)):
         chosen = app[[s == count for s in strokes]]
@@ -534,7 +563,8 @@ def report(digits, measured, follow_ups, live, separate, adapted):
           f"{np.percentile(with_adaptation['adapted'], 95):.3f} s; in turn with it the app as trained "
           f"{middle['app']:.3f} s ({middle['adapted'] / middle['app']:.2f}x), the no-op pad {middle['pad']:.3f} s "
           f"({middle['adapted'] / middle['pad']:.2f}x)"
-          + "".join(f"; digit {i + 1} never showed it in {', '.join(views)}" for i, views in adapted["missing"]))
+          + "".join(f"; digit {i + 1} never showed it in {', '.join(views)}" for i, views in adapted["missing"])
+          + (f"; {adapted['rested']} shown before the mouse-up (the pen rested)" if adapted["rested"] else ""))
     missing = sum(w is None for w in measured["app", 0] + measured["app", LATENCY_S] + measured["numbers", 0]
                   + adapted["adapted"])
     numbers = np.array([w if w is not None else np.inf for w in measured["numbers", 0]])

@@ -180,6 +180,7 @@ def wait_stamped(page, views, extra=()):
     def shown_in(state):
         up, points = max(state["marks"]["up"]), state["points"]
         shown = {}
+        rested.clear()
         for view in views:
             stamps = state["marks"]["views"][view]
             shown[view] = next((t for t, p in stamps if t > up and p == points), None)
@@ -192,7 +193,7 @@ def wait_stamped(page, views, extra=()):
                 rested.add(view)
         return up, shown
 
-    rested = set()
+    rested = set()  # the views shown at the lift, as the latest `shown_in` found them
 
     while True:
         state = page.evaluate(MARKS, False)

@@ -101,8 +101,8 @@ class Session:
         return len(entries), {key: sum(e.guesses[key] == e.label for e in entries) for key in MODEL_NAMES}
 
     def adapted_score(self, in_round_only=False):
-        """(scored, {key: right}, {key: right as trained}) over the labelled drawings an earlier adaptation
-        read: the last, the models as trained on the same drawings, to compare like with like."""
+        """(scored, {key: right adapted}, {key: right as trained}) over the labelled drawings an earlier
+        adaptation read: the models adapted, and as trained on the same drawings, to compare like with like."""
         entries = [e for e in self.labelled.values()
                    if e.adapted_guesses is not None and (e.in_round or not in_round_only)]
         return (len(entries), {key: sum(e.adapted_guesses[key] == e.label for e in entries) for key in MODEL_NAMES},

@@ -45,6 +45,11 @@ def draw_rounds(labels, rounds, rng):
     return chosen, np.setdiff1d(np.arange(len(labels)), chosen)
 
 
+def writer_seed(writer):
+    """A number of the writer's own, the same in every run (Python's hash() is not)."""
+    return int(hashlib.sha256(writer.encode()).hexdigest()[:8], 16)
+
+
 def writers_with(labels, writers, half, times):
     """[(writer, indices of their drawings)] for the writers of `half` (None: all) who wrote each digit at
     least `times` times."""
@@ -67,7 +72,7 @@ def measure(predictor, images, labels, writers, rounds=ROUNDS, draws=DRAWS, half
         for writer, mine in writers_with(labels, writers, half, r + 1):
             scores = {key: [] for key in MODEL_NAMES}
             for draw in range(draws):
-                rng = np.random.default_rng([draw, r, int(hashlib.sha256(writer.encode()).hexdigest()[:8], 16)])
+                rng = np.random.default_rng([draw, r, writer_seed(writer)])
                 train, test = draw_rounds(labels[mine], r, rng)
                 train, test = mine[train], mine[test]
                 adapted = adapt.adapt_models(predictor, images[train], labels[train])
@@ -99,7 +104,7 @@ def measure_as_used(predictor, images, labels, writers, draws=DRAWS, half="test"
         for writer, mine in writers_with(labels, writers, half, 3 if flow.startswith("second") else 2):
             scores = {key: [] for key in MODEL_NAMES}
             for draw in range(draws):
-                rng = np.random.default_rng([draw, 7, int(hashlib.sha256(writer.encode()).hexdigest()[:8], 16)])
+                rng = np.random.default_rng([draw, 7, writer_seed(writer)])
                 if flow.startswith("second"):
                     chosen, test = draw_rounds(labels[mine], 2, rng)
                     by_round = chosen.reshape(10, 2).T

@@ -213,8 +213,8 @@ def adapt_models(predictor, images, labels, reuse=None) -> Adapted:
         # would otherwise pull the visitor's other digits toward them).
         rows = labels[drawing]
         weights = 1.0 / (10 * np.bincount(rows, minlength=10)[rows])
-        heads = {key: refit(features[key], np.where(learned[:, None], np.eye(10)[rows],
-                                                    trained[key].probabilities(features[key])),
+        said = np.eye(10)[rows]
+        heads = {key: refit(features[key], np.where(learned[:, None], said, trained[key].probabilities(features[key])),
                             weights, trained[key], PULL[key], replay[key])
                  for key in MODEL_NAMES}
     scores = {key: (_digit_scores(trained[key], features[key][as_drawn], labels),

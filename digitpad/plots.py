@@ -139,7 +139,7 @@ def curves_figure(history, name):
     return figure
 
 
-def scores_figure(names, right, drawn, adapted=None, scored=0, same=None):
+def scores_figure(names, right, drawn, adapted=None, scored=0, same=()):
     """Horizontal bars: how many of the round's drawings each model read right; with `adapted` (right, a
     model each), a second bar each: of the `scored` drawings the adaptation made before each label read, and
     beside it `same`: how many of those very drawings the model as trained read right."""
@@ -149,7 +149,7 @@ def scores_figure(names, right, drawn, adapted=None, scored=0, same=None):
     bars = [(right, drawn, "as trained", "#6366f1", [""] * len(names))]
     if adapted is not None:
         bars.append((adapted, scored, "adapted to you (each scored before it learned from it)", "#f59e0b",
-                     [f" (as trained {count})" for count in same] if same is not None else [""] * len(names)))
+                     [f" (as trained {count})" for count in same]))
     height = 0.8 / len(bars)
     for i, (counts, total, label, colour, notes) in enumerate(bars):
         where = positions + 0.4 - height * (i + 0.5)

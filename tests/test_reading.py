@@ -54,6 +54,22 @@ def test_scribbles_and_spirals_are_not_digits_and_pen_digits_are(predictor, pen_
     assert sum(predictor.predict(value).is_digit for value in pen_values.values()) >= 9
 
 
+def test_a_spiral_coils_and_no_pen_digit_of_the_fixture_does(pen_digits):
+    def ring(turns, growing=True):
+        t = np.linspace(0, turns * 2 * np.pi, 150)
+        radius = 100 * (0.2 + 0.8 * t / t[-1]) if growing else np.full_like(t, 100)
+        return [140 + np.stack([np.cos(t), np.sin(t)], axis=1) * radius[:, None]]
+
+    # Two and a half turns inside one another: a spiral, whichever way it is drawn.
+    assert novelty.path_shape(ring(2.5))[6] > novelty.MAX_COIL
+    assert novelty.path_shape([ring(2.5)[0][::-1]])[6] > novelty.MAX_COIL
+    # A 0 drawn round three times crosses its own loop (a hand never retraces it exactly): no coil.
+    wobbly = ring(3, growing=False)[0] + 4 * np.sin(np.linspace(0, 9.5, 150))[:, None]
+    assert novelty.path_shape([wobbly])[6] == 0
+    shapes = [novelty.path_shape(preprocess.check_strokes(unipen.pad_value(s)).strokes) for s in pen_digits.strokes]
+    assert max(shape[6] for shape in shapes) <= novelty.MAX_COIL
+
+
 def test_dots_and_dashes_tapped_over_the_pad_are_not_digits_nor_a_number(predictor):
     rng = np.random.default_rng(6)
     for _ in range(10):

@@ -315,8 +315,16 @@ def scoreboard(session, asked=None):
         f"{f' <small>(as trained {same[k]})</small>' if scored else ''}</td></tr>"
         for k in MODEL_NAMES
     )
-    note = ("Label drawings to score the models: take the challenge, or say what a misread drawing was."
-            if not drawn else f"{drawn} labelled drawing{'s' * (drawn != 1)} of yours so far.")
+    # A new round starts a new score: the round's drawings, and the corrections, which stay.
+    in_round, _ = session.score(in_round_only=True)
+    others = drawn - in_round
+    if not drawn:
+        note = "Label drawings to score the models: take the challenge, or say what a misread drawing was."
+    elif not in_round:
+        note = f"{drawn} drawing{'s' * (drawn != 1)} you labelled."
+    else:
+        note = (f"This round's {in_round} labelled drawing{'s' * (in_round != 1)}"
+                + (f" and {others} more you labelled." if others else "."))
     if scored:
         note += (f" <i>Adapted to you</i>: the {scored} drawing{'s' * (scored != 1)} labelled since the models "
                  "adapted, each scored before they learned from it (and, to compare, as trained).")

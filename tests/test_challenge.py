@@ -48,6 +48,10 @@ def test_a_new_round_starts_a_new_round_score():
     session.answer("x", said(0, 0, 0, 0, 0))
     session.start_round(random.Random(1))
     assert session.score(in_round_only=True)[0] == 0 and session.score()[0] == 1  # the free label stays
+    assert "1 drawing you labelled." in views.scoreboard(session)
+    session.answer("y", said(0, 0, 0, 0, 0))
+    # The scoreboard says what it counts: not every label of the visit, the round's and the others.
+    assert "This round's 1 labelled drawing and 1 more you labelled." in views.scoreboard(session)
 
 
 def test_saving_is_limited_per_session():

@@ -284,7 +284,10 @@ class DigitPad:
         return self._labelled_views(session, gr.skip(), key)
 
     def learned_view(self, session, key):
-        return views.learned(self.predictor, session.adapted if session else None, key)
+        adapted = session.adapted if session else None
+        # The models are there once an adaptation is (it was made with them); without one, a round started
+        # while they still load after the server's start (3 s) does not wait for them.
+        return views.learned(self.predictor if adapted is not None else None, adapted, key)
 
     def _save(self, session, reading, label, consent):
         """Keep a labelled drawing if the visitor agreed and the limits allow; the line the page shows."""
@@ -315,8 +318,11 @@ class DigitPad:
         save status, the round's summary, the store's figure and the adaptation's switch, status and view."""
         over = session.round_over
         chart, misses = views.round_summary(session) if over else ("", "")
+        # The store's figure reads the kept drawings with the models: while they still load after the server's
+        # start it stays as the page's load left it, rather than hold the label up.
+        store = self.store_summary() if self._loading.done() else gr.skip()
         return (session, views.prompt(session), gr.Button(visible=session.in_round), views.scoreboard(session),
-                status, chart, misses, self.store_summary(),
+                status, chart, misses, store,
                 session.adapt_switched_on, views.adaptation_status(session), self.learned_view(session, key))
 
     def store_summary(self):
@@ -417,9 +423,10 @@ def build_demo(weights_dir=None):
                 # On a narrow screen the answer line sits right under the pad, in view while the finger draws.
                 compact = gr.HTML("<div class='compact empty'>Draw a digit</div>", elem_id="verdict-compact")
                 with gr.Row():
-                    start = gr.Button("Test the models on your handwriting", elem_id="challenge-start")
+                    # "Done" first: on a phone it comes right under the answer line, where the finger is.
                     next_drawing = gr.Button("Done: next digit", variant="primary", visible=False,
                                              elem_id="challenge-next")
+                    start = gr.Button("Test the models on your handwriting", elem_id="challenge-start")
                 pad.example_strip(
                     [(e["value"], f"a {e['label']} by UNIPEN writer {e['writer']}" + (f"; {e['note']}" if "note" in e
                       else "")) for e in examples],
@@ -543,6 +550,9 @@ CSS = """
              line-height: 1.5; }
   .compact.agree { background: #e6f6ea; } .compact.disagree { background: #fff4dc; } .compact.unsure, .compact.notdigit { background: #fde8e8; }
   .compact span { white-space: nowrap; margin-right: 0.35rem; } .compact-head { font-size: 1.05rem; }
+  /* In a round the prompt says what to do: the pad, the answer and "Done" fit a small phone's screen.
+     (Gradio puts its container before each selector of a media rule: `div`, not `body`.) */
+  div:has(#challenge-prompt h3) #intro { display: none; }
 }
 #server-lost { position: fixed; top: 0; left: 0; right: 0; z-index: 1000; padding: 0.7rem 1rem; background: #b91c1c; font-family: var(--font);
   color: #fff; font-size: 1rem; text-align: center; }

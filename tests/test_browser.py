@@ -246,6 +246,37 @@ def test_phone_drawing_with_a_finger_does_not_scroll_the_page(browser, app_url):
     context.close()
 
 
+def test_a_round_on_a_small_phone_keeps_what_is_asked_the_answer_and_done_on_screen(browser, app_url, pen_values):
+    """360x640, a finger at a hand's pace: in a round, the prompt, the pad, the answer line and "Done: next
+    digit" are all on screen after each stroke, and "Done" is tapped where it is, without scrolling."""
+    import re
+
+    from benchmarks.phone import touch_draw
+
+    context = browser.new_context(viewport={"width": 360, "height": 640}, has_touch=True, is_mobile=True,
+                                  device_scale_factor=2)
+    page = context.new_page()
+    page.goto(app_url)
+    page.locator("#sketchpad canvas[data-ready]").first.wait_for()
+    page.locator("#challenge-start").tap()
+    for asked in (1, 2, 3):
+        prompt = page.locator("#challenge-prompt")
+        expect(prompt).to_contain_text(f"({asked} of 10)", timeout=10_000)
+        page.wait_for_function("document.querySelector('#sketchpad canvas').dataset.points === '0'")  # cleared
+        touch_draw(page, pen_values[int(re.search(r"Draw a (\d)", prompt.inner_text()).group(1))])
+        shows_final_drawing(page)
+        assert page.evaluate("window.scrollY") == 0
+        for view in ("#challenge-prompt", "#sketchpad canvas", "#verdict-compact", "#challenge-next"):
+            box = page.locator(view).first.bounding_box()
+            assert box and 0 <= box["y"] and box["y"] + box["height"] <= 640, (asked, view, box)
+        page.wait_for_timeout(500)  # the finger moves to the button
+        done = page.locator("#challenge-next").bounding_box()
+        page.touchscreen.tap(done["x"] + done["width"] / 2, done["y"] + done["height"] / 2)
+    expect(page.locator("#challenge-prompt")).to_contain_text("(4 of 10)", timeout=10_000)
+    page.screenshot(path=ARTIFACTS / "browser-phone-round.png", full_page=False)
+    context.close()
+
+
 def test_clicking_an_example_draws_its_strokes_and_reads_them(page):
     page.locator(".examples[data-ready]").wait_for()  # the strip's script is listening
     examples = page.locator(".pad-example")

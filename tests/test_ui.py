@@ -403,3 +403,21 @@ def test_the_round_refuses_an_empty_pad(app):
     with pytest.warns(UserWarning, match=r"Draw a \d first"):  # a warning on the page; nothing changes
         app.answer(session, empty, True)
     assert session.asked == 0 and session.in_round and session.score()[0] == 0
+
+
+def test_a_round_starts_while_the_models_still_load(monkeypatch, pen_values):
+    """After the server starts, its own copy of the models loads in the background (seconds): starting a
+    round (and its views, the store's figure of the kept drawings among them) does not wait for it."""
+    import concurrent.futures
+
+    app = DigitPad(ROOT / "weights")
+    app.store.add(pen_values[4], 4, {key: np.eye(10)[4] for key in MODEL_NAMES}, "visit-1")  # a kept drawing
+    monkeypatch.setattr(app, "_loading", concurrent.futures.Future())  # still loading, for ever
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    started = pool.submit(app.start_round, None)
+    try:
+        session, prompt = started.result(timeout=5)[:2]
+    finally:
+        app._loading.set_result(None)  # a waiting start (the old code) ends, and so does the thread
+        pool.shutdown()
+    assert session.in_round and "(1 of 10)" in prompt

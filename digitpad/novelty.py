@@ -16,7 +16,8 @@ them exceed):
   held-out digits), nor with more than MAX_DIGIT_STROKES strokes or a path shorter than its size (dots and dashes),
   nor coils: a stroke that turns more than MAX_COIL full turns the same way without crossing itself is a
   spiral (measured: one of UNIPEN's 13,363 digits, a 6 curled inward; a 0 or an 8 drawn round twice crosses
-  its own loop).
+  its own loop), nor dots: two or more strokes shorter than DOT of its size, a tap or a dash (a smiley's
+  eyes; measured: 2 of UNIPEN's 13,363 digits).
 
 `python -m digitpad.novelty` fits both and writes weights/novelty.npz (committed with the weights;
 fit again after retraining).
@@ -41,6 +42,9 @@ MAX_PARALLEL = 2  # long straight strokes running parallel in one digit (a 7's b
 # A coil: the most full turns a stroke makes the same way over one stretch, its path smoothed over
 # COIL_SMOOTHING steps (a hand's wobble is no turn), where the stroke never crosses itself.
 MAX_COIL, COIL_SMOOTHING = 2.0, 1.5
+# Dots: strokes whose path is shorter than DOT of the drawing's size (a tap is one). A digit has one at most (a pen
+# set down by mistake): 11 of UNIPEN's 13,363 digits have one, 1 has two (at 0.1: 15 and 2).
+DOT, MAX_DOTS = 0.1, 1
 # Strokes of one digit: none of UNIPEN's 13,363 pen-written digits has more than 5; twice that leaves room
 # for a digit retouched or drawn twice over itself, while a field of dots and dashes is no digit.
 MAX_DIGIT_STROKES = 10
@@ -77,7 +81,7 @@ class Novelty:
             return False
         shape = path_shape(strokes, with_lines)
         return bool((shape[:5] <= self.path_limits).all() and shape[5] <= MAX_PARALLEL and shape[6] <= MAX_COIL
-                    and shape[0] >= MIN_LENGTH)
+                    and shape[7] <= MAX_DOTS and shape[0] >= MIN_LENGTH)
 
     @staticmethod
     def parts_are_digits(parts):
@@ -99,14 +103,16 @@ class Novelty:
 
 
 def path_shape(strokes, with_lines=True):
-    """(length, turning, corners, zigzag, polygon, parallel, coil) of a drawing's pen strokes (a list of
+    """(length, turning, corners, zigzag, polygon, parallel, coil, dots) of a drawing's pen strokes (a list of
     (N, 2) point arrays): the path's length over the size of its box, its absolute turning in full turns, its
     sharp corners (the direction turning more than 135 degrees within three steps), its longest zigzag
     and polygon (`straight_corners`; 0 without `with_lines`), the most long straight strokes running
-    parallel (within 15 degrees), and its most coiled stroke (`coiled_turns`)."""
+    parallel (within 15 degrees), its most coiled stroke (`coiled_turns`), and how many of its strokes are
+    dots (taps, and strokes shorter than DOT of its size)."""
+    taps = sum(len(s) < 2 for s in strokes)
     strokes = [np.asarray(s, float) for s in strokes if len(s) >= 2]
     if not strokes:
-        return np.zeros(7)
+        return np.array([0, 0, 0, 0, 0, 0, 0, taps], float)
     size = max(float(np.ptp(np.concatenate(strokes), axis=0).max()), 1e-9)
     turning = corners = coil = 0.0
     lengths = []
@@ -127,7 +133,8 @@ def path_shape(strokes, with_lines=True):
         coil = max(coil, coiled_turns(path))
     parallel = most_parallel(_directions(strokes, lengths, size))
     zigzag, polygon = np.max([straight_corners(stroke, size) for stroke in strokes], axis=0) if with_lines else (0, 0)
-    return np.array([sum(lengths) / size, turning / (2 * np.pi), corners, zigzag, polygon, parallel, coil])
+    dots = taps + sum(length < DOT * size for length in lengths)
+    return np.array([sum(lengths) / size, turning / (2 * np.pi), corners, zigzag, polygon, parallel, coil, dots])
 
 
 def coiled_turns(path):

@@ -70,6 +70,20 @@ def test_a_spiral_coils_and_no_pen_digit_of_the_fixture_does(pen_digits):
     assert max(shape[6] for shape in shapes) <= novelty.MAX_COIL
 
 
+def test_a_smiley_with_dotted_eyes_is_not_a_digit_and_no_pen_digit_of_the_fixture_has_two_dots(predictor, pen_digits):
+    t = np.linspace(0, 2 * np.pi, 80)
+    face = 140 + np.stack([np.cos(t), np.sin(t)], axis=1) * 90
+    smile = 140 + np.stack([np.cos(t[8:32]), np.sin(t[8:32])], axis=1) * 50
+    eyes = [[[108.0, 112.0]], [[172.0, 110.0], [172.0, 118.0]]]  # a tap, and a short dash
+    smiley = {"strokes": [face.tolist(), *eyes, smile.tolist()], "width": 280, "height": 280}
+    assert novelty.path_shape(preprocess.check_strokes(smiley).strokes)[7] == 2
+    prediction = predictor.predict(smiley)
+    assert not prediction.is_digit and views.agreement(prediction)[0] == "notdigit"
+    assert predictor.predict({**smiley, "strokes": [face.tolist(), smile.tolist()]}).probabilities  # still read
+    shapes = [novelty.path_shape(preprocess.check_strokes(unipen.pad_value(s)).strokes) for s in pen_digits.strokes]
+    assert max(shape[7] for shape in shapes) <= novelty.MAX_DOTS
+
+
 def test_dots_and_dashes_tapped_over_the_pad_are_not_digits_nor_a_number(predictor):
     rng = np.random.default_rng(6)
     for _ in range(10):

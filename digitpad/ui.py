@@ -37,6 +37,7 @@ MAX_QUEUE = 64  # requests waiting at once, all events together
 LABELS_AT_ONCE = 8  # labels answered at once (threads that mostly wait for a refit, digitpad.refits)
 MAX_VISITS_KEPT = 100_000  # visits whose last final drawing's number is remembered (a few MB at most)
 STORE_RECOUNT_S = 300  # the store's figure counts every stored drawing again at most this often
+START = "Test the models on your handwriting"  # the challenge round's button
 
 # ---------------------------------------------------------------- the app's state and handlers
 
@@ -311,11 +312,12 @@ class DigitPad:
         return f"Saved as a {label} ({len(session.saved)} of yours kept). Thank you!"
 
     labelled_outputs = ("session", "prompt", "next", "scoreboard", "save status", "round chart", "round misses",
-                        "store figure", "adapt switch", "adapt status", "learned")
+                        "store figure", "adapt switch", "adapt status", "learned", "start")
 
     def _labelled_views(self, session, status, key="cnn_batchnorm"):
         """The views every label changes (`labelled_outputs`): session, prompt, Next button, scoreboard,
-        save status, the round's summary, the store's figure and the adaptation's switch, status and view."""
+        save status, the round's summary, the store's figure, the adaptation's switch, status and view, and the
+        round's start button (hidden while a round is on: right under "Done" on a phone, a slip would restart it)."""
         over = session.round_over
         chart, misses = views.round_summary(session) if over else ("", "")
         # The store's figure reads the kept drawings with the models: while they still load after the server's
@@ -323,7 +325,8 @@ class DigitPad:
         store = self.store_summary() if self._loading.done() else gr.skip()
         return (session, views.prompt(session), gr.Button(visible=session.in_round), views.scoreboard(session),
                 status, chart, misses, store,
-                session.adapt_switched_on, views.adaptation_status(session), self.learned_view(session, key))
+                session.adapt_switched_on, views.adaptation_status(session), self.learned_view(session, key),
+                gr.Button("Another round" if session.rounds_finished else START, visible=not session.in_round))
 
     def store_summary(self):
         """The owner-level figure: how the current models read every drawing people labelled and kept."""
@@ -426,7 +429,7 @@ def build_demo(weights_dir=None):
                     # "Done" first: on a phone it comes right under the answer line, where the finger is.
                     next_drawing = gr.Button("Done: next digit", variant="primary", visible=False,
                                              elem_id="challenge-next")
-                    start = gr.Button("Test the models on your handwriting", elem_id="challenge-start")
+                    start = gr.Button(START, elem_id="challenge-start")
                 pad.example_strip(
                     [(e["value"], f"a {e['label']} by UNIPEN writer {e['writer']}" + (f"; {e['note']}" if "note" in e
                       else "")) for e in examples],
@@ -502,7 +505,7 @@ def build_demo(weights_dir=None):
         demo.load(app.select_model, choice, [*panels, layer, confusion, curves, worst], api_visibility="private")
         # Labels: the challenge's asked digit, or a correction; each updates the score and, with consent, the store.
         labelled_views = [session, prompt, next_drawing, scoreboard, save_status, round_chart, round_misses,
-                          store_figure, adapt_switch, adapt_status, learned]
+                          store_figure, adapt_switch, adapt_status, learned, start]
         start.click(app.start_round, session, labelled_views, api_visibility="private").then(None, js=pad.CLEAR_PAD)
         # Labels are answered several at once (each may wait a moment for its visitor's refit, made elsewhere).
         labels = {"api_visibility": "private", "concurrency_limit": LABELS_AT_ONCE, "concurrency_id": "labels"}

@@ -266,6 +266,7 @@ def test_a_round_on_a_small_phone_keeps_what_is_asked_the_answer_and_done_on_scr
         touch_draw(page, pen_values[int(re.search(r"Draw a (\d)", prompt.inner_text()).group(1))])
         shows_final_drawing(page)
         assert page.evaluate("window.scrollY") == 0
+        expect(page.locator("#challenge-start")).to_be_hidden()  # right under Done: a slip would restart the round
         for view in ("#challenge-prompt", "#sketchpad canvas", "#verdict-compact", "#challenge-next"):
             box = page.locator(view).first.bounding_box()
             assert box and 0 <= box["y"] and box["y"] + box["height"] <= 640, (asked, view, box)
@@ -319,6 +320,7 @@ def test_a_challenge_round_scores_the_models_and_keeps_consented_strokes(page, p
         expect(page.locator("#save-status")).to_contain_text(f"({asked} of yours kept)", timeout=10_000)
         saved = time.monotonic()  # the server saved it before it said so: the next save a second after
     expect(page.locator("#challenge-prompt")).to_contain_text("Round over")
+    expect(page.locator("#challenge-start")).to_have_text("Another round")  # hidden while the round was on
     counts = page.locator("#scoreboard td.count:not(.adapted)").all_inner_texts()
     assert len(counts) == 5 and all(re.fullmatch(r"\d+ / 10", c) for c in counts)
     # No adaptation read these drawings before they were labelled (it starts after the first round).

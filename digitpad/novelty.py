@@ -126,9 +126,9 @@ def path_shape(strokes, with_lines=True):
         at = np.linspace(0, along[-1], count + 1)
         path = np.stack([np.interp(at, along, stroke[:, 0]), np.interp(at, along, stroke[:, 1])], axis=1)
         heading = np.arctan2(*np.diff(path, axis=0).T[::-1])
-        turning += np.abs((np.diff(heading) + np.pi) % (2 * np.pi) - np.pi).sum()
+        turning += np.abs(_turn(np.diff(heading))).sum()
         if len(heading) > 3:
-            sharp = np.abs((heading[3:] - heading[:-3] + np.pi) % (2 * np.pi) - np.pi) > np.deg2rad(135)
+            sharp = np.abs(_turn(heading[3:] - heading[:-3])) > np.deg2rad(135)
             corners += int((np.diff(np.concatenate([[0], sharp.astype(int)])) == 1).sum())
         coil = max(coil, coiled_turns(path))
     parallel = most_parallel(_directions(strokes, lengths, size))
@@ -145,10 +145,15 @@ def coiled_turns(path):
     smooth = gaussian_filter1d(path, COIL_SMOOTHING, axis=0, mode="nearest")
     steps = np.diff(smooth, axis=0)
     steps = steps[np.hypot(*steps.T) > 0]
-    turn = (np.diff(np.arctan2(steps[:, 1], steps[:, 0])) + np.pi) % (2 * np.pi) - np.pi
+    turn = _turn(np.diff(np.arctan2(steps[:, 1], steps[:, 0])))
     turns = max(_most_gained(turn), _most_gained(-turn)) / (2 * np.pi)
     # Smoothed, a 3's sharp cusp turns a full turn in a small loop of its own, which crosses itself.
     return 0.0 if turns > MAX_COIL and crosses_itself(smooth) else turns
+
+
+def _turn(change):
+    """A change of heading (radians) as the turn it is, in [-pi, pi): left positive, right negative."""
+    return (change + np.pi) % (2 * np.pi) - np.pi
 
 
 def _most_gained(values):
@@ -207,7 +212,7 @@ def straight_corners(stroke, size):
     if len(lines) < 2:
         return 0, 0
     heading = np.arctan2(lines[:, 1], lines[:, 0])
-    turn = (np.diff(heading) + np.pi) % (2 * np.pi) - np.pi
+    turn = _turn(np.diff(heading))
     long = np.hypot(*lines.T) >= CORNER_LINE * size
     side = np.where((np.abs(turn) > CORNER_ANGLE) & long[:-1] & long[1:], np.sign(turn), 0)
     zigzag = polygon = alternating = same = 0
